@@ -1,0 +1,1 @@
+"""Compatibility shims for the pinned OpenMMLab stack (see each module)."""

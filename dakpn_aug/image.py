@@ -1,0 +1,74 @@
+"""Checking and converting single images at the numpy front doors.
+
+Accepted: HxWx3 RGB arrays of dtype uint8, uint16 (scaled by 65535) or
+float32/float64 with values in [0, 1]. The result has the input's shape and
+dtype. Anything else (greyscale, RGBA, other dtypes, empty, NaN) raises one
+:class:`~dakpn_aug.errors.DAKPNInputError` that says what to do.
+"""
+from __future__ import annotations
+
+from typing import Tuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .errors import DAKPNInputError
+
+_SCALES = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0,
+           np.dtype(np.float32): 1.0, np.dtype(np.float64): 1.0}
+
+
+def check_image(image, name: str = 'image') -> np.ndarray:
+    """Validate an HxWx3 RGB numpy image; return it as an ndarray."""
+    if isinstance(image, Tensor):
+        raise DAKPNInputError(
+            f'{name}: expected an HxWx3 numpy array, got a torch tensor; '
+            'use translate_batch() for (B, 3, H, W) tensors')
+    if not isinstance(image, np.ndarray):
+        raise DAKPNInputError(f'{name}: expected an HxWx3 numpy array, got '
+                              f'{type(image).__name__}')
+    if image.size == 0:
+        raise DAKPNInputError(f'{name} is empty (shape {image.shape})')
+    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
+        raise DAKPNInputError(
+            f'{name} is greyscale (shape {image.shape}); DA-KPN translates '
+            'RGB: convert with cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)')
+    if image.ndim == 3 and image.shape[2] == 4:
+        raise DAKPNInputError(
+            f'{name} has 4 channels (RGBA?, shape {image.shape}); drop or '
+            'composite the alpha channel first, e.g. img[..., :3]')
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise DAKPNInputError(f'{name} must be HxWx3 RGB, got shape '
+                              f'{image.shape}')
+    if image.dtype not in _SCALES:
+        raise DAKPNInputError(
+            f'{name} has dtype {image.dtype}; supported: uint8, uint16, '
+            'float32/float64 in [0, 1]')
+    if image.dtype.kind == 'f':
+        lo, hi = float(np.nanmin(image)), float(np.nanmax(image))
+        if not np.isfinite(image).all():
+            raise DAKPNInputError(f'{name} contains NaN or infinite values')
+        if lo < 0.0 or hi > 1.0:
+            raise DAKPNInputError(
+                f'float {name} must have values in [0, 1], got [{lo:.3g}, '
+                f'{hi:.3g}]; divide 0..255 images by 255')
+    return image
+
+
+def image_to_tensor(image) -> Tuple[Tensor, np.dtype]:
+    """HxWx3 numpy image -> ((1, 3, H, W) float32 in [0, 1], original dtype)."""
+    image = check_image(image)
+    scale = _SCALES[image.dtype]
+    arr = np.ascontiguousarray(image).astype(np.float32) / np.float32(scale)
+    return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0), image.dtype
+
+
+def tensor_to_image(tensor: Tensor, dtype) -> np.ndarray:
+    """(1, 3, H, W) tensor in [0, 1] -> HxWx3 array of ``dtype``."""
+    arr = tensor[0].detach().permute(1, 2, 0).float().cpu().numpy()
+    dtype = np.dtype(dtype)
+    scale = _SCALES[dtype]
+    if dtype.kind == 'f':
+        return arr.astype(dtype)
+    return np.clip(np.rint(arr * scale), 0, scale).astype(dtype)

@@ -1,0 +1,342 @@
+"""``DAKPNTranslator``: the object users hold (encoder + KPN + noise policy).
+
+A translator is saved as one *bundle* file: a dict of tensors and one JSON
+string, written with ``torch.save`` and read with ``torch.load(...,
+weights_only=True)``, so loading a shared file never unpickles code.
+"""
+from __future__ import annotations
+
+import json
+import time
+import zipfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Dict, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+import torch.nn as nn
+from torch import Tensor
+
+from . import functional as DF
+from .errors import DAKPNCheckpointError
+from .image import image_to_tensor, tensor_to_image
+from .version import __version__
+
+BUNDLE_FORMAT = 'dakpn-bundle'
+BUNDLE_VERSION = 1
+NOISE_MODES = ('fixed', 'fresh', 'none')
+
+
+@dataclass
+class NoisePolicy:
+    """Where the noise field N of Eq. 1 comes from.
+
+    - ``'fixed'`` (paper): one field per image size, generated from ``seed``;
+      every image of that size gets the same field.
+    - ``'fresh'``: a new field per call, drawn from a generator seeded with
+      ``seed`` (same seed, same sequence of outputs) or from the generator
+      passed to the call.
+    - ``'none'``: no noise term.
+    """
+    mode: str = 'fixed'
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.mode not in NOISE_MODES:
+            raise ValueError(f'noise mode must be one of {NOISE_MODES}, got '
+                             f'{self.mode!r}')
+        self.seed = int(self.seed)
+
+    @classmethod
+    def coerce(cls, value) -> 'NoisePolicy':
+        if isinstance(value, NoisePolicy):
+            return value
+        if isinstance(value, str):
+            return cls(mode=value)
+        if isinstance(value, dict):
+            return cls(**value)
+        if value is None:
+            return cls(mode='none')
+        raise TypeError(f'cannot make a NoisePolicy from {value!r}')
+
+
+class DAKPNTranslator(nn.Module):
+    """Translate synthetic images with a trained DA-KPN; labels never move.
+
+    Args:
+        encoder: a :class:`~dakpn_aug.models.SemanticEncoder` (frozen).
+        kpn: a :class:`~dakpn_aug.models.KernelPredictionNet`.
+        noise: a :class:`NoisePolicy`, or ``'fixed'``/``'fresh'``/``'none'``.
+        class_names: the encoder's classes (metadata, for visualisation).
+        blur_mode: ``'fast'`` or ``'exact'``.
+
+    Example:
+        >>> tr = DAKPNTranslator.from_checkpoint('dakpn_bundle.pth')
+        >>> out = tr(image)            # HxWx3 uint8 RGB -> HxWx3 uint8 RGB
+        >>> batch = tr.translate_batch(torch.rand(4, 3, 720, 1280))
+    """
+
+    def __init__(self,
+                 encoder: nn.Module,
+                 kpn: nn.Module,
+                 noise: Union[NoisePolicy, str, dict] = 'fixed',
+                 class_names: Optional[Sequence[str]] = None,
+                 blur_mode: str = 'fast'):
+        super().__init__()
+        self.encoder = encoder
+        self.kpn = kpn
+        self.noise = NoisePolicy.coerce(noise)
+        self.class_names = tuple(class_names) if class_names else None
+        self.blur_mode = blur_mode
+        self._fixed_noise: Dict[Tuple, Tensor] = {}
+        self._generator = torch.Generator()
+        self._generator.manual_seed(self.noise.seed)
+        self.eval()
+
+    # ----------------------------------------------------------- building
+
+    @classmethod
+    def build(cls,
+              encoder: Union[str, dict] = 'fcn_r50-d8',
+              encoder_checkpoint: Optional[str] = None,
+              input_size: Sequence[int] = (96, 160),
+              kpn_cfg: Optional[dict] = None,
+              noise: Union[NoisePolicy, str, dict] = 'fixed',
+              class_names: Optional[Sequence[str]] = None,
+              device: Union[str, torch.device] = 'cpu') -> 'DAKPNTranslator':
+        """An identity-initialised translator around an mmseg encoder."""
+        from .models import KernelPredictionNet, SemanticEncoder
+        from .models.encoder import CITYSCAPES_CLASSES
+        enc = SemanticEncoder(encoder, checkpoint=encoder_checkpoint,
+                              input_size=input_size)
+        kpn_cfg = dict(kpn_cfg or {})
+        kpn_cfg.setdefault('num_classes', enc.num_classes)
+        kpn = KernelPredictionNet(**kpn_cfg)
+        if class_names is None and enc.num_classes == 19:
+            class_names = CITYSCAPES_CLASSES
+        return cls(enc, kpn, noise=noise,
+                   class_names=class_names).to(device)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.kpn.parameters()).device
+
+    # ------------------------------------------------------------ running
+
+    @torch.no_grad()
+    def predict_params(self, images: Tensor) -> Tensor:
+        """(B, 3, H, W) RGB in [0, 1] -> (B, 12, h, w) parameters at the
+        encoder's low resolution (see ``functional.PARAM_NAMES``)."""
+        images = self._check_batch(images)
+        return self.kpn(self.encoder(images))
+
+    def noise_for(self, shape: Sequence[int],
+                  generator: Optional[torch.Generator] = None,
+                  device=None) -> Optional[Tensor]:
+        """The noise field for a batch of ``shape`` (B, 3, H, W)."""
+        b, _, h, w = shape
+        device = self.device if device is None else device
+        if self.noise.mode == 'none':
+            return None
+        if self.noise.mode == 'fixed' and generator is None:
+            key = (h, w, str(device))
+            if key not in self._fixed_noise:
+                if len(self._fixed_noise) > 8:  # bound the cache
+                    self._fixed_noise.clear()
+                self._fixed_noise[key] = DF.make_noise(
+                    (1, 3, h, w), seed=self.noise.seed, device=device)
+            return self._fixed_noise[key]
+        gen = self._generator if generator is None else generator
+        return DF.make_noise((b, 3, h, w), generator=gen, device=device)
+
+    @torch.no_grad()
+    def translate_batch(self,
+                        images: Tensor,
+                        noise: Optional[Tensor] = None,
+                        generator: Optional[torch.Generator] = None,
+                        params: Optional[Tensor] = None) -> Tensor:
+        """Translate (B, 3, H, W) RGB floats in [0, 1] on any device.
+
+        Args:
+            images: the batch; it stays on its device (the model moves to it
+                if needed).
+            noise: an explicit noise field (overrides the policy).
+            generator: draw a fresh field from this generator (overrides a
+                ``'fixed'`` policy; ignored for ``'none'``).
+            params: precomputed low-res parameters (skips the encoder).
+
+        Returns:
+            (B, 3, H, W) translated images, same dtype and device.
+        """
+        images = self._check_batch(images)
+        if images.device != self.device:
+            self.to(images.device)
+        if params is None:
+            params = self.kpn(self.encoder(images))
+        if noise is None:
+            noise = self.noise_for(images.shape, generator=generator,
+                                   device=images.device)
+        out = DF.translate(images.float(), params, noise=noise,
+                           blur_mode=self.blur_mode)
+        return out.to(images.dtype)
+
+    def forward(self, image, generator: Optional[torch.Generator] = None):
+        """Translate one HxWx3 uint8 RGB numpy image (returns the same shape
+        and dtype), or a (B, 3, H, W) float tensor (see translate_batch)."""
+        if isinstance(image, Tensor):
+            return self.translate_batch(image, generator=generator)
+        tensor, restore = image_to_tensor(image)
+        out = self.translate_batch(tensor.to(self.device),
+                                   generator=generator)
+        return tensor_to_image(out, restore)
+
+    @staticmethod
+    def _check_batch(images: Tensor) -> Tensor:
+        if not isinstance(images, Tensor):
+            raise TypeError('expected a (B, 3, H, W) float tensor, got '
+                            f'{type(images).__name__}; use translator(image) '
+                            'for numpy images')
+        DF._check_image(images, 'images')
+        return images
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        return self
+
+    # ------------------------------------------------------------ bundles
+
+    def metadata(self) -> dict:
+        return dict(
+            encoder=dict(segmentor=self.encoder.segmentor_cfg,
+                         input_size=list(self.encoder.input_size),
+                         num_classes=self.encoder.num_classes),
+            kpn=self.kpn.config(),
+            noise=asdict(self.noise),
+            class_names=list(self.class_names) if self.class_names else None,
+            blur_mode=self.blur_mode,
+        )
+
+    def save(self, path: Union[str, Path], extra_meta: Optional[dict] = None
+             ) -> Path:
+        """Write the bundle (atomically: temp file, then rename)."""
+        path = Path(path)
+        meta = self.metadata()
+        meta.update(format=BUNDLE_FORMAT, format_version=BUNDLE_VERSION,
+                    dakpn_aug_version=__version__,
+                    created=time.strftime('%Y-%m-%dT%H:%M:%S'),
+                    extra=extra_meta or {})
+        bundle = {
+            'format': BUNDLE_FORMAT,
+            'format_version': BUNDLE_VERSION,
+            'meta_json': json.dumps(meta),
+            'encoder': {
+                k: v.detach().cpu()
+                for k, v in self.encoder.segmentor.state_dict().items()
+            },
+            'kpn': {k: v.detach().cpu()
+                    for k, v in self.kpn.state_dict().items()},
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + '.tmp')
+        torch.save(bundle, tmp)
+        tmp.replace(path)
+        return path
+
+    @staticmethod
+    def read_bundle(path: Union[str, Path]) -> Tuple[dict, dict]:
+        """Load and validate a bundle file: ``(meta, tensors)``.
+
+        Raises:
+            DAKPNCheckpointError: missing, unreadable, truncated, corrupt or
+                wrong-format file (the message names the file and reason).
+        """
+        path = Path(path)
+        if not path.exists():
+            raise DAKPNCheckpointError(path, 'file does not exist')
+        if not path.is_file():
+            raise DAKPNCheckpointError(path, 'not a file')
+        if path.stat().st_size == 0:
+            raise DAKPNCheckpointError(path, 'file is empty')
+        if not zipfile.is_zipfile(path):
+            raise DAKPNCheckpointError(
+                path, 'not a torch zip archive (truncated, corrupt, or not '
+                'written by torch.save)')
+        try:
+            data = torch.load(path, map_location='cpu', weights_only=True)
+        except Exception as e:  # noqa: BLE001 - one clear error
+            msg = str(e).splitlines()[0][:300] if str(e) else ''
+            if 'Weights only load failed' in str(e):
+                reason = ('holds arbitrary Python objects, which are never '
+                          'unpickled (weights_only=True); a DA-KPN bundle '
+                          'holds only tensors and JSON. Export one with '
+                          'tools/export_bundle.py')
+            else:
+                reason = f'corrupt or truncated: {type(e).__name__}: {msg}'
+            raise DAKPNCheckpointError(path, reason) from None
+        if not isinstance(data, dict) or data.get('format') != BUNDLE_FORMAT:
+            keys = sorted(data)[:6] if isinstance(data, dict) else type(data)
+            raise DAKPNCheckpointError(
+                path, f'not a DA-KPN bundle (no format={BUNDLE_FORMAT!r} '
+                f'entry; top-level keys: {keys}). mmengine/mmseg training '
+                'checkpoints are converted with tools/export_bundle.py')
+        version = data.get('format_version')
+        if not isinstance(version, int) or version > BUNDLE_VERSION:
+            raise DAKPNCheckpointError(
+                path, f'bundle format version {version!r} is not supported '
+                f'by dakpn-aug {__version__} (supports <= {BUNDLE_VERSION})')
+        try:
+            meta = json.loads(data['meta_json'])
+            tensors = {'encoder': dict(data['encoder']),
+                       'kpn': dict(data['kpn'])}
+            meta['encoder']['segmentor']
+            meta['kpn']['num_classes']
+        except (KeyError, TypeError, ValueError) as e:
+            raise DAKPNCheckpointError(
+                path, f'bundle metadata is incomplete or invalid: {e!r}'
+            ) from None
+        return meta, tensors
+
+    @classmethod
+    def from_checkpoint(cls,
+                        path: Union[str, Path],
+                        device: Union[str, torch.device] = 'cpu',
+                        noise: Union[NoisePolicy, str, dict, None] = ...,
+                        blur_mode: Optional[str] = None) -> 'DAKPNTranslator':
+        """Load a translator bundle written by :meth:`save` (or by
+        ``tools/train_dakpn.py`` / ``tools/export_bundle.py``).
+
+        Args:
+            path: the bundle file.
+            device: where to put the model.
+            noise: override the bundle's noise policy.
+            blur_mode: override the blur mode.
+        """
+        from .models import KernelPredictionNet, SemanticEncoder
+        meta, tensors = cls.read_bundle(path)
+        enc_meta = meta['encoder']
+        try:
+            enc = SemanticEncoder(enc_meta['segmentor'],
+                                  input_size=enc_meta['input_size'])
+            kpn = KernelPredictionNet(**meta['kpn'])
+        except Exception as e:  # noqa: BLE001
+            raise DAKPNCheckpointError(
+                path, f'cannot build the model its metadata describes: '
+                f'{type(e).__name__}: {e}') from None
+        for name, module, state in (('encoder', enc.segmentor,
+                                     tensors['encoder']),
+                                    ('kpn', kpn, tensors['kpn'])):
+            try:
+                module.load_state_dict(state, strict=True)
+            except RuntimeError as e:
+                first = str(e).splitlines()
+                raise DAKPNCheckpointError(
+                    path, f'{name} weights do not match the architecture in '
+                    f'its metadata: {" ".join(first[:3])[:400]}') from None
+        enc.freeze()
+        tr = cls(enc, kpn,
+                 noise=meta.get('noise', 'fixed') if noise is ... else noise,
+                 class_names=meta.get('class_names'),
+                 blur_mode=blur_mode or meta.get('blur_mode', 'fast'))
+        tr.bundle_meta = meta
+        return tr.to(device)
