@@ -1,0 +1,386 @@
+"""Per-op tests of the translation core (kornia style)."""
+import math
+
+import pytest
+import torch
+
+from dakpn_aug import functional as DF
+from dakpn_aug import layers
+from conftest import scene_image
+
+
+def random_params(b, h, w, sigma_max=3.0, seed=0, dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    p = DF.identity_params(b, (h, w), dtype=dtype)
+    p[:, 0:3] += 0.2 * (torch.rand(b, 3, h, w, generator=g) - 0.5)
+    p[:, 3:6] += 0.1 * (torch.rand(b, 3, h, w, generator=g) - 0.5)
+    p[:, 6:9] = sigma_max * torch.rand(b, 3, h, w, generator=g)
+    p[:, 9:12] = 0.1 * torch.rand(b, 3, h, w, generator=g)
+    return p
+
+
+# ------------------------------------------------------------------- HSV
+
+def colours_with_edge_cases():
+    g = torch.Generator().manual_seed(1)
+    rnd = torch.rand(3, 2000, generator=g)
+    greys = torch.linspace(0, 1, 21).repeat(3, 1)
+    # Sextant boundaries: pure and secondary colours, ties between channels.
+    corners = torch.tensor([[1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 1, 1],
+                            [0, 0, 1], [1, 0, 1], [0.5, 0.5, 0.2],
+                            [0.2, 0.5, 0.5], [0.5, 0.2, 0.5], [1, 1, 1],
+                            [0, 0, 0]], dtype=torch.float32).T
+    allc = torch.cat([rnd, greys, corners, corners * 0.37], dim=1)
+    return allc.view(1, 3, 1, -1)
+
+
+def test_hsv_round_trip_includes_greys_and_sextant_boundaries():
+    rgb = colours_with_edge_cases()
+    back = DF.hsv_to_rgb(DF.rgb_to_hsv(rgb))
+    assert (back - rgb).abs().max() < 1e-5
+
+
+def test_hsv_known_values_and_ranges():
+    rgb = torch.tensor([[1., 0, 0], [0, 1, 0], [0, 0, 1], [.5, .5, .5]]).T
+    hsv = DF.rgb_to_hsv(rgb.view(1, 3, 1, 4)).view(3, 4)
+    torch.testing.assert_close(hsv[0], torch.tensor([0, 1 / 3, 2 / 3, 0]))
+    torch.testing.assert_close(hsv[1], torch.tensor([1., 1, 1, 0]))
+    torch.testing.assert_close(hsv[2], torch.tensor([1., 1, 1, .5]))
+    hsv = DF.rgb_to_hsv(colours_with_edge_cases())
+    assert hsv.min() >= 0 and hsv.max() <= 1 and (hsv[:, 0] < 1).all()
+
+
+def test_hue_wraps_and_sv_are_clamped():
+    hsv = DF.rgb_to_hsv(colours_with_edge_cases())
+    base = DF.hsv_to_rgb(hsv)
+    for shift in (1.0, -1.0, 3.0):
+        shifted = hsv.clone()
+        shifted[:, 0] += shift
+        assert (DF.hsv_to_rgb(shifted) - base).abs().max() < 1e-5
+    over = hsv.clone()
+    over[:, 1:] = over[:, 1:] * 3 + 0.5  # s, v far above 1
+    out = DF.hsv_to_rgb(over)
+    assert out.min() >= 0 and out.max() <= 1
+    clamped = over.clone()
+    clamped[:, 1:] = clamped[:, 1:].clamp(0, 1)
+    torch.testing.assert_close(out, DF.hsv_to_rgb(clamped))
+
+
+def test_hsv_to_rgb_not_black_on_sextant_boundaries():
+    # The authors' version turned these hues black.
+    h = torch.tensor([0, 1 / 6, 2 / 6, 3 / 6, 4 / 6, 5 / 6, 1.0, -0.5, 1.5])
+    hsv = torch.stack([h, torch.ones_like(h), torch.ones_like(h)])
+    rgb = DF.hsv_to_rgb(hsv.view(1, 3, 1, -1))
+    assert (rgb.amax(dim=1) > 0.99).all()
+
+
+def test_hsv_gradcheck():
+    g = torch.Generator().manual_seed(0)
+    rgb = (0.1 + 0.8 * torch.rand(1, 3, 4, 5, generator=g,
+                                  dtype=torch.float64)).requires_grad_()
+    assert torch.autograd.gradcheck(DF.rgb_to_hsv, (rgb, ))
+    hsv = (0.05 + 0.9 * torch.rand(1, 3, 4, 5, generator=g,
+                                   dtype=torch.float64)).requires_grad_()
+    assert torch.autograd.gradcheck(DF.hsv_to_rgb, (hsv, ))
+
+
+def test_hsv_module_equals_function():
+    rgb = colours_with_edge_cases()
+    assert torch.equal(layers.RgbToHsv()(rgb), DF.rgb_to_hsv(rgb))
+    hsv = DF.rgb_to_hsv(rgb)
+    assert torch.equal(layers.HsvToRgb()(hsv), DF.hsv_to_rgb(hsv))
+
+
+# ------------------------------------------------------------------ blur
+
+def test_kernel_is_normalised_and_zero_sigma_is_impulse():
+    k = DF.gaussian_kernel1d(torch.tensor([0.0, 0.3, 1.0, 6.0]))
+    torch.testing.assert_close(k.sum(-1), torch.ones(4))
+    assert k[0, 12] == 1 and k[0].sum() == 1
+    assert k.shape == (4, 25)
+
+
+@pytest.mark.parametrize('mode', ['fast', 'exact'])
+def test_blur_sigma_zero_is_exactly_identity(mode):
+    img = scene_image(40, 60)
+    out = DF.local_gaussian_blur(img, torch.zeros(1, 1, 40, 60), mode=mode)
+    assert torch.equal(out, img)
+
+
+@pytest.mark.parametrize('mode', ['fast', 'exact'])
+def test_blur_keeps_constant_image_everywhere(mode):
+    # Normalised kernel + replicate border: no darkening at borders (the
+    # authors' patch grid left black borders and seams).
+    img = torch.full((1, 3, 37, 53), 0.6)
+    sigma = DF.SIGMA_MAX * torch.rand(1, 3, 37, 53)
+    out = DF.local_gaussian_blur(img, sigma, mode=mode)
+    torch.testing.assert_close(out, img, atol=2e-6, rtol=0)
+
+
+def test_exact_blur_matches_definition_at_a_border_pixel():
+    g = torch.Generator().manual_seed(0)
+    img = torch.rand(1, 1, 30, 30, generator=g, dtype=torch.float64)
+    sigma = torch.full((1, 1, 30, 30), 2.0, dtype=torch.float64)
+    out = DF.local_gaussian_blur(img, sigma, mode='exact')
+    # Pixel (0, 0) by hand: replicate padding clamps coordinates.
+    r = 12
+    acc, norm = 0.0, 0.0
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            wgt = math.exp(-(dx * dx + dy * dy) / 8.0)
+            acc += wgt * float(img[0, 0, max(0, dy), max(0, dx)])
+            norm += wgt
+    assert abs(float(out[0, 0, 0, 0]) - acc / norm) < 1e-12
+
+
+@pytest.mark.parametrize('sigma', [0.1, 0.2, 0.3, 0.42, 0.58, 0.75, 1.0, 1.3,
+                                   1.9, 2.6, 3.3, 4.5, 5.5, 6.0])
+def test_fast_blur_matches_exact_on_scene(sigma):
+    img = scene_image(64, 96, seed=3)
+    s = torch.full((1, 3, 64, 96), sigma)
+    err = (DF.local_gaussian_blur(img, s) -
+           DF.local_gaussian_blur(img, s, mode='exact')).abs()
+    assert err.mean() <= 1e-3
+    assert err.max() <= 0.03
+
+
+def test_fast_blur_matches_exact_with_varying_sigma():
+    g = torch.Generator().manual_seed(5)
+    img = scene_image(64, 96, seed=4)
+    sigma = DF.SIGMA_MAX * torch.rand(1, 3, 64, 96, generator=g)
+    err = (DF.local_gaussian_blur(img, sigma) -
+           DF.local_gaussian_blur(img, sigma, mode='exact')).abs()
+    assert err.mean() <= 1e-3 and err.max() <= 0.03
+    # Worst case for a blend of kernels: white noise and a lone pixel.
+    noise = torch.rand(1, 3, 64, 96, generator=g)
+    err = (DF.local_gaussian_blur(noise, sigma) -
+           DF.local_gaussian_blur(noise, sigma, mode='exact')).abs()
+    assert err.max() <= 0.03
+
+
+@pytest.mark.parametrize('mode', ['fast', 'exact'])
+@pytest.mark.parametrize('sigma', [0.0, 0.4, 1.0, 2.5, 6.0])
+def test_geometry_bright_pixel_centroid_stays_put(mode, sigma):
+    img = torch.zeros(1, 3, 41, 45)
+    img[..., 20, 17] = 1.0
+    out = DF.local_gaussian_blur(img, torch.full((1, 1, 41, 45), sigma),
+                                 mode=mode)
+    yy, xx = torch.meshgrid(torch.arange(41.), torch.arange(45.),
+                            indexing='ij')
+    mass = out[0, 0].sum()
+    assert abs(float((out[0, 0] * yy).sum() / mass) - 20) < 1e-4
+    assert abs(float((out[0, 0] * xx).sum() / mass) - 17) < 1e-4
+    assert int(out[0, 0].argmax()) == 20 * 45 + 17
+
+
+def test_blur_sigma_broadcast_and_per_channel():
+    img = scene_image(30, 40)
+    s1 = torch.full((1, 1, 30, 40), 1.5)
+    s3 = s1.expand(1, 3, 30, 40).clone()
+    torch.testing.assert_close(DF.local_gaussian_blur(img, s1),
+                               DF.local_gaussian_blur(img, s3))
+    s3[:, 1] = 0  # green untouched
+    out = DF.local_gaussian_blur(img, s3)
+    assert torch.equal(out[:, 1], img[:, 1])
+    assert not torch.allclose(out[:, 0], img[:, 0])
+
+
+def test_exact_blur_memory_chunking_gives_same_result():
+    img = scene_image(33, 41, dtype=torch.float64)
+    sigma = 3 * torch.rand(1, 3, 33, 41, dtype=torch.float64)
+    a = DF.local_gaussian_blur(img, sigma, mode='exact')
+    b = DF.local_gaussian_blur(img, sigma, mode='exact',
+                               max_chunk_bytes=1)  # one row at a time
+    torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize('mode', ['fast', 'exact'])
+def test_blur_gradcheck(mode):
+    g = torch.Generator().manual_seed(0)
+    img = torch.rand(1, 3, 7, 9, generator=g,
+                     dtype=torch.float64).requires_grad_()
+    # Keep sigma off the level boundaries where the fast blend has kinks.
+    sigma = (0.05 + 2.5 * torch.rand(1, 3, 7, 9, generator=g,
+                                     dtype=torch.float64)).requires_grad_()
+    assert torch.autograd.gradcheck(
+        lambda a, s: DF.local_gaussian_blur(a, s, mode=mode), (img, sigma))
+
+
+def test_fast_blur_has_gradient_at_sigma_zero():
+    # The KPN starts at sigma = 0; a zero gradient there would freeze the
+    # blur for the whole training.
+    img = scene_image(20, 30)
+    sigma = torch.zeros(1, 3, 20, 30, requires_grad=True)
+    out = DF.local_gaussian_blur(img, sigma)
+    target = DF.local_gaussian_blur(img, torch.full_like(sigma, 1.0))
+    ((out - target)**2).sum().backward()
+    assert sigma.grad is not None and sigma.grad.abs().sum() > 0
+    assert sigma.grad.sum() < 0  # more blur reduces the loss overall
+
+
+def test_blur_rejects_bad_shapes():
+    img = torch.rand(1, 3, 10, 10)
+    with pytest.raises(ValueError, match='sigma'):
+        DF.local_gaussian_blur(img, torch.zeros(1, 2, 10, 10))
+    with pytest.raises(ValueError, match='sigma'):
+        DF.local_gaussian_blur(img, torch.zeros(1, 1, 9, 10))
+    with pytest.raises(ValueError, match='mode'):
+        DF.local_gaussian_blur(img, torch.zeros(1, 1, 10, 10), mode='nope')
+    with pytest.raises(ValueError, match='odd'):
+        DF.local_gaussian_blur(img, torch.zeros(1, 1, 10, 10), kernel_size=4)
+
+
+def test_blur_module_equals_function():
+    img = scene_image(20, 30)
+    sigma = 2 * torch.rand(1, 3, 20, 30)
+    assert torch.equal(layers.LocalGaussianBlur()(img, sigma),
+                       DF.local_gaussian_blur(img, sigma))
+
+
+# --------------------------------------------------------------- translate
+
+@pytest.mark.parametrize('size', [(37, 53), (96, 160), (720, 1280),
+                                  (1052, 1914)])
+def test_identity_params_identity_translation_with_noise(size):
+    img = scene_image(*size)
+    noise = DF.make_noise((1, 3) + size, seed=0)
+    out = DF.translate(img, DF.identity_params(1, (12, 20)), noise=noise)
+    assert (out - img).abs().max() < 1e-6
+
+
+@pytest.mark.parametrize('size', [(720, 1280), (1052, 1914), (101, 77)])
+def test_translate_any_size_one_pass_no_black_borders(size):
+    # A constant grey image under blur only must stay that grey everywhere,
+    # including the last rows/columns (1052 and 1914 are not multiples of 8).
+    img = torch.full((1, 3) + size, 0.5)
+    p = DF.identity_params(1, (96, 160))
+    p[:, 6:9] = DF.SIGMA_MAX * torch.rand(1, 3, 96, 160)
+    out = DF.translate(img, p)
+    assert out.shape == img.shape
+    torch.testing.assert_close(out, img, atol=2e-6, rtol=0)
+
+
+def test_translate_crop_with_margin_equals_whole_image_crop():
+    h, w = 120, 200
+    img = scene_image(h, w, seed=7)
+    params = random_params(1, 12, 20, seed=7)
+    noise = DF.make_noise((1, 3, h, w), seed=3)
+    whole = DF.translate(img, params, noise=noise)
+    top, left, ch, cw = 30, 50, 45, 80  # region of interest
+    m = DF.BLUR_MARGIN
+    box = (top - m, left - m, ch + 2 * m, cw + 2 * m)
+    crop_params = DF.upsample_params(params, (h, w), crop=box)
+    t, l, hh, ww = box
+    part = DF.translate(img[..., t:t + hh, l:l + ww], crop_params,
+                        noise=noise[..., t:t + hh, l:l + ww])
+    torch.testing.assert_close(part[..., m:m + ch, m:m + cw],
+                               whole[..., top:top + ch, left:left + cw],
+                               atol=1e-6, rtol=0)
+
+
+def test_upsample_params_crop_equals_interpolate():
+    p = torch.rand(2, 12, 12, 20)
+    full = DF.upsample_params(p, (90, 161))
+    ref = torch.nn.functional.interpolate(p, size=(90, 161), mode='bilinear',
+                                          align_corners=False)
+    assert torch.equal(full, ref)
+    crop = DF.upsample_params(p, (90, 161), crop=(7, 13, 40, 100))
+    torch.testing.assert_close(crop, full[..., 7:47, 13:113], atol=1e-6,
+                               rtol=0)
+    with pytest.raises(ValueError, match='outside'):
+        DF.upsample_params(p, (90, 161), crop=(60, 0, 40, 10))
+
+
+def test_translate_channel_order_follows_paper():
+    red = torch.zeros(1, 3, 8, 8)
+    red[:, 0] = 1.0
+    p = DF.identity_params(1, (2, 2))
+    p[:, 2] = 0.5  # w_v: halves the value
+    torch.testing.assert_close(DF.translate(red, p)[:, :, 0, 0],
+                               torch.tensor([[0.5, 0.0, 0.0]]))
+    p = DF.identity_params(1, (2, 2))
+    p[:, 3] = 1 / 3  # b_h: red -> green
+    torch.testing.assert_close(DF.translate(red, p)[:, :, 0, 0],
+                               torch.tensor([[0.0, 1.0, 0.0]]), atol=1e-5,
+                               rtol=0)
+    p = DF.identity_params(1, (2, 2))
+    p[:, 10] = 0.5  # n_g: noise in green only
+    noise = torch.ones(1, 3, 8, 8)
+    torch.testing.assert_close(DF.translate(red, p, noise)[:, :, 0, 0],
+                               torch.tensor([[1.0, 0.5, 0.0]]))
+
+
+def test_translate_output_is_clamped_and_differentiable():
+    img = scene_image(24, 32, dtype=torch.float64).requires_grad_()
+    p = random_params(1, 6, 8, dtype=torch.float64)
+    p[:, 3:6] += 0.5  # pushes values out of range before the clamp
+    p.requires_grad_()
+    noise = DF.make_noise((1, 3, 24, 32), seed=0, dtype=torch.float64)
+    out = DF.translate(img, p, noise)
+    assert out.min() >= 0 and out.max() <= 1
+    out.sum().backward()
+    assert p.grad.abs().sum() > 0 and img.grad.abs().sum() > 0
+
+
+def test_translate_gradcheck():
+    g = torch.Generator().manual_seed(2)
+    img = (0.1 + 0.8 * torch.rand(1, 3, 8, 9, generator=g,
+                                  dtype=torch.float64)).requires_grad_()
+    p = random_params(1, 3, 4, sigma_max=2.0, seed=2,
+                      dtype=torch.float64).requires_grad_()
+    noise = DF.make_noise((1, 3, 8, 9), seed=0, dtype=torch.float64)
+    assert torch.autograd.gradcheck(
+        lambda a, b: DF.translate(a, b, noise, clamp=False), (img, p))
+
+
+def test_translate_module_equals_function():
+    img = scene_image(20, 30)
+    p = random_params(1, 4, 6)
+    noise = DF.make_noise((1, 3, 20, 30), seed=1)
+    assert torch.equal(layers.Translate()(img, p, noise),
+                       DF.translate(img, p, noise))
+
+
+def test_translate_rejects_bad_input():
+    p = DF.identity_params(1, (4, 4))
+    with pytest.raises(ValueError, match=r'\(B, 3, H, W\)'):
+        DF.translate(torch.rand(1, 4, 8, 8), p)
+    with pytest.raises(TypeError, match='float'):
+        DF.translate(torch.zeros(1, 3, 8, 8, dtype=torch.uint8), p)
+    with pytest.raises(ValueError, match='params'):
+        DF.translate(torch.rand(1, 3, 8, 8), torch.zeros(1, 11, 4, 4))
+    with pytest.raises(ValueError, match='empty'):
+        DF.translate(torch.rand(1, 3, 0, 8), p)
+    with pytest.raises(ValueError, match='noise'):
+        DF.translate(torch.rand(1, 3, 8, 8), p, noise=torch.rand(1, 3, 4, 4))
+
+
+def test_noise_is_clamped_normal_and_seeded():
+    a = DF.make_noise((2, 3, 64, 64), seed=5)
+    b = DF.make_noise((2, 3, 64, 64), seed=5)
+    c = DF.make_noise((2, 3, 64, 64), seed=6)
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert a.min() == 0 and a.max() <= 1
+    # Half of N(0, 1) is negative and clamps to 0.
+    assert 0.45 < float((a == 0).float().mean()) < 0.55
+
+
+def test_translate_batch_elements_are_independent():
+    imgs = torch.cat([scene_image(32, 48, seed=s) for s in range(3)])
+    p = random_params(3, 4, 6)
+    noise = DF.make_noise((3, 3, 32, 48), seed=0)
+    out = DF.translate(imgs, p, noise)
+    for i in range(3):
+        torch.testing.assert_close(
+            out[i:i + 1], DF.translate(imgs[i:i + 1], p[i:i + 1],
+                                       noise[i:i + 1]), atol=1e-6, rtol=0)
+
+
+def test_translate_on_device_matches_cpu(device):
+    img = scene_image(40, 60)
+    p = random_params(1, 6, 8)
+    noise = DF.make_noise((1, 3, 40, 60), seed=0)
+    ref = DF.translate(img, p, noise)
+    out = DF.translate(img.to(device), p.to(device), noise.to(device))
+    assert out.device.type == device.type
+    torch.testing.assert_close(out.cpu(), ref, atol=1e-5, rtol=0)
