@@ -46,9 +46,9 @@ def check_image(image, name: str = 'image') -> np.ndarray:
             f'{name} has dtype {image.dtype}; supported: uint8, uint16, '
             'float32/float64 in [0, 1]')
     if image.dtype.kind == 'f':
-        lo, hi = float(np.nanmin(image)), float(np.nanmax(image))
         if not np.isfinite(image).all():
             raise DAKPNInputError(f'{name} contains NaN or infinite values')
+        lo, hi = float(image.min()), float(image.max())
         if lo < 0.0 or hi > 1.0:
             raise DAKPNInputError(
                 f'float {name} must have values in [0, 1], got [{lo:.3g}, '

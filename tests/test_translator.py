@@ -1,0 +1,216 @@
+"""DAKPNTranslator: numpy/tensor front doors, noise policies and bundles."""
+import json
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+from dakpn_aug import DAKPNCheckpointError, DAKPNInputError, DAKPNTranslator
+from dakpn_aug import functional as DF
+from conftest import scene_image
+
+
+def make_trained_like(translator, seed=0):
+    """Give the KPN non-identity weights (as if trained)."""
+    g = torch.Generator().manual_seed(seed)
+    conv = translator.kpn.conv
+    with torch.no_grad():
+        conv.weight.copy_(0.01 * torch.randn(conv.weight.shape, generator=g))
+        conv.bias.copy_(torch.tensor([0.1, -0.2, 0.05, 0.0, 0.02, -0.05,
+                                      1.2, 1.0, 0.8, 0.05, 0.05, 0.05]))
+    return translator
+
+
+@pytest.fixture
+def translator(tiny_translator):
+    tiny_translator.kpn.reset_to_identity()
+    tiny_translator.noise = type(tiny_translator.noise)('fixed', 0)
+    return tiny_translator
+
+
+def uint8_image(h=90, w=130, seed=0):
+    return (scene_image(h, w, seed)[0].permute(1, 2, 0).numpy() *
+            255).round().astype(np.uint8)
+
+
+def test_identity_translator_returns_image_unchanged(translator):
+    img = uint8_image()
+    out = translator(img)
+    assert out.dtype == np.uint8 and out.shape == img.shape
+    assert np.array_equal(out, img)
+
+
+@pytest.mark.parametrize('dtype', [np.uint8, np.uint16, np.float32,
+                                   np.float64])
+def test_supported_dtypes_keep_shape_and_dtype(translator, dtype):
+    make_trained_like(translator)
+    base = scene_image(64, 96)[0].permute(1, 2, 0).numpy()
+    if dtype == np.uint8:
+        img = (base * 255).round().astype(dtype)
+    elif dtype == np.uint16:
+        img = (base * 65535).round().astype(dtype)
+    else:
+        img = base.astype(dtype)
+    out = translator(img)
+    assert out.dtype == img.dtype and out.shape == img.shape
+    assert not np.array_equal(out, img)  # it did translate
+
+
+@pytest.mark.parametrize('bad, match', [
+    (np.zeros((40, 50), np.uint8), 'greyscale'),
+    (np.zeros((40, 50, 1), np.uint8), 'greyscale'),
+    (np.zeros((40, 50, 4), np.uint8), 'RGBA'),
+    (np.zeros((40, 50, 3), np.int32), 'dtype'),
+    (np.zeros((40, 50, 3), bool), 'dtype'),
+    (np.full((40, 50, 3), 2.0, np.float32), r'\[0, 1\]'),
+    (np.full((40, 50, 3), np.nan, np.float32), 'NaN'),
+    (np.zeros((0, 50, 3), np.uint8), 'empty'),
+    (np.zeros((40, 50, 2), np.uint8), 'HxWx3'),
+    ([[1, 2, 3]], 'numpy'),
+])
+def test_bad_images_raise_one_clear_error(translator, bad, match):
+    with pytest.raises(DAKPNInputError, match=match):
+        translator(bad)
+
+
+def test_bad_batches_raise(translator):
+    with pytest.raises(ValueError, match=r'\(B, 3, H, W\)'):
+        translator.translate_batch(torch.rand(3, 64, 64))
+    with pytest.raises(TypeError, match='float'):
+        translator.translate_batch(torch.zeros(1, 3, 8, 8, dtype=torch.uint8))
+    with pytest.raises(TypeError, match='numpy'):
+        translator.translate_batch(np.zeros((1, 3, 8, 8), np.float32))
+
+
+def test_predict_params_shape_and_batch_translation(translator):
+    make_trained_like(translator)
+    x = torch.cat([scene_image(120, 200, seed=s) for s in range(3)])
+    p = translator.predict_params(x)
+    assert p.shape == (3, 12, 96, 160)
+    out = translator.translate_batch(x)
+    assert out.shape == x.shape and out.dtype == x.dtype
+    assert 0 <= out.min() and out.max() <= 1
+    # Same thing through the functional core with the same noise.
+    noise = translator.noise_for(x.shape)
+    torch.testing.assert_close(out, DF.translate(x, p, noise))
+
+
+def test_labels_geometry_bright_pixel_stays_put(translator):
+    make_trained_like(translator)
+    img = np.zeros((96, 160, 3), np.uint8)
+    img[40, 70] = 255
+    translator.noise = type(translator.noise)('none')
+    out = translator(img).astype(np.float64).sum(-1)
+    yy, xx = np.mgrid[:96, :160]
+    # The colour bias lifts everything a little; subtract the background.
+    bg = np.median(out)
+    mass = np.clip(out - bg, 0, None)
+    assert abs((mass * yy).sum() / mass.sum() - 40) < 0.05
+    assert abs((mass * xx).sum() / mass.sum() - 70) < 0.05
+
+
+def test_noise_policies(translator):
+    make_trained_like(translator)
+    x = scene_image(64, 96).repeat(2, 1, 1, 1)
+    translator.noise = type(translator.noise)('fixed', 3)
+    a = translator.translate_batch(x)
+    assert torch.equal(a, translator.translate_batch(x))
+    assert torch.equal(a[0], a[1])  # one field for every image
+
+    def fresh(seed):
+        tr = translator
+        tr.noise = type(tr.noise)('fresh', seed)
+        tr._generator.manual_seed(seed)
+        return tr.translate_batch(x), tr.translate_batch(x)
+
+    f1, f2 = fresh(1)
+    g1, g2 = fresh(1)
+    assert not torch.equal(f1, f2) and not torch.equal(f1[0], f1[1])
+    assert torch.equal(f1, g1) and torch.equal(f2, g2)  # same seed, same run
+
+    translator.noise = type(translator.noise)('none')
+    p = translator.predict_params(x)
+    torch.testing.assert_close(translator.translate_batch(x),
+                               DF.translate(x, p, None))
+    gen = torch.Generator().manual_seed(9)
+    translator.noise = type(translator.noise)('fixed', 0)
+    h1 = translator.translate_batch(x, generator=gen)
+    gen.manual_seed(9)
+    assert torch.equal(h1, translator.translate_batch(x, generator=gen))
+
+
+def test_bundle_round_trip(translator, tmp_path):
+    make_trained_like(translator, seed=4)
+    path = translator.save(tmp_path / 'sub' / 'bundle.pth',
+                           extra_meta={'iters': 10})
+    # Plain weights-only load works: only tensors and strings inside.
+    raw = torch.load(path, weights_only=True)
+    assert raw['format'] == 'dakpn-bundle'
+    meta = json.loads(raw['meta_json'])
+    assert meta['encoder']['input_size'] == [96, 160]
+    assert meta['extra'] == {'iters': 10}
+    assert meta['class_names'][0] == 'road'
+    loaded = DAKPNTranslator.from_checkpoint(path)
+    img = uint8_image(70, 110, seed=2)
+    assert np.array_equal(loaded(img), translator(img))
+    assert loaded.noise == translator.noise
+    assert loaded.class_names == translator.class_names
+    assert not any(p.requires_grad for p in loaded.encoder.parameters())
+
+
+def test_bundle_loads_on_device(translator, tmp_path, device):
+    make_trained_like(translator)
+    path = translator.save(tmp_path / 'b.pth')
+    loaded = DAKPNTranslator.from_checkpoint(path, device=device)
+    x = scene_image(48, 64).to(device)
+    assert loaded.translate_batch(x).device.type == device.type
+
+
+class _Evil:
+    pass
+
+
+def _bad_files(tmp_path, good):
+    raw = good.read_bytes()
+    files = {}
+    files['missing'] = (tmp_path / 'missing.pth', 'does not exist')
+    (tmp_path / 'dir.pth').mkdir()
+    files['directory'] = (tmp_path / 'dir.pth', 'not a file')
+    (tmp_path / 'empty.pth').write_bytes(b'')
+    files['empty'] = (tmp_path / 'empty.pth', 'empty')
+    (tmp_path / 'trunc.pth').write_bytes(raw[:len(raw) // 2])
+    files['truncated'] = (tmp_path / 'trunc.pth', 'truncated')
+    (tmp_path / 'junk.pth').write_bytes(b'\x00garbage' * 100)
+    files['junk'] = (tmp_path / 'junk.pth', 'corrupt')
+    torch.save({'format': 'dakpn-bundle', 'x': _Evil()}, tmp_path / 'ev.pth')
+    files['pickle'] = (tmp_path / 'ev.pth', 'never unpickled')
+    torch.save({'state_dict': {'a': torch.zeros(1)}}, tmp_path / 'sd.pth')
+    files['mmengine'] = (tmp_path / 'sd.pth', 'not a DA-KPN bundle')
+    data = torch.load(good, weights_only=True)
+    future = dict(data, format_version=99)
+    torch.save(future, tmp_path / 'future.pth')
+    files['future'] = (tmp_path / 'future.pth', 'version 99')
+    meta = dict(data, meta_json='{not json')
+    torch.save(meta, tmp_path / 'meta.pth')
+    files['meta'] = (tmp_path / 'meta.pth', 'metadata')
+    mism = dict(data, kpn=dict(data['kpn']))
+    mism['kpn']['conv.weight'] = torch.zeros(12, 5, 3, 3)
+    torch.save(mism, tmp_path / 'mism.pth')
+    files['mismatch'] = (tmp_path / 'mism.pth', 'do not match')
+    meta2 = json.loads(data['meta_json'])
+    meta2['encoder']['segmentor']['type'] = 'NoSuchSegmentor'
+    torch.save(dict(data, meta_json=json.dumps(meta2)), tmp_path / 'a.pth')
+    files['arch'] = (tmp_path / 'a.pth', 'cannot build')
+    return files
+
+
+def test_every_bad_bundle_raises_one_clear_error(translator, tmp_path):
+    good = translator.save(tmp_path / 'good.pth')
+    assert zipfile.is_zipfile(good)
+    for name, (path, reason) in _bad_files(tmp_path, good).items():
+        with pytest.raises(DAKPNCheckpointError) as info:
+            DAKPNTranslator.from_checkpoint(path)
+        msg = str(info.value)
+        assert str(path) in msg, name
+        assert reason in msg, (name, msg)
