@@ -390,7 +390,10 @@ def upsample_params(params: Tensor,
     align_corners=False)``. With ``crop=(top, left, height, width)`` only
     that window of the full-size map is computed, with the same arithmetic
     per pixel as the whole map, so patch training sees exactly the
-    parameters that whole-image translation would use.
+    parameters that whole-image translation would use. A window may extend
+    beyond the map: outside rows/columns replicate the border (like the
+    blur's replicate padding), so a patch with its blur margin can sit at
+    the image edge.
 
     Args:
         params: (B, P, h, w) tensor.
@@ -405,10 +408,13 @@ def upsample_params(params: Tensor,
                          f'{tuple(params.shape)}')
     out_h, out_w = int(size[0]), int(size[1])
     top, left, ch, cw = (0, 0, out_h, out_w) if crop is None else crop
-    if top < 0 or left < 0 or top + ch > out_h or left + cw > out_w:
-        raise ValueError(f'crop {crop} is outside the {size} map')
+    if ch <= 0 or cw <= 0 or top >= out_h or left >= out_w or \
+            top + ch <= 0 or left + cw <= 0:
+        raise ValueError(f'crop {crop} does not overlap the {size} map')
     in_h, in_w = params.shape[-2:]
-    if (in_h, in_w) == (out_h, out_w):
+    inside = top >= 0 and left >= 0 and top + ch <= out_h and \
+        left + cw <= out_w
+    if (in_h, in_w) == (out_h, out_w) and inside:
         return params[..., top:top + ch, left:left + cw]
     if crop is None:
         # Same sampling as below, but torch's kernel is ~15x faster.
@@ -417,8 +423,9 @@ def upsample_params(params: Tensor,
 
     def axis(n_in: int, n_out: int, start: int, count: int):
         scale = n_in / n_out
-        pos = (torch.arange(start, start + count, device=params.device,
-                            dtype=torch.float64) + 0.5) * scale - 0.5
+        out_idx = torch.arange(start, start + count, device=params.device,
+                               dtype=torch.float64).clamp(0, n_out - 1)
+        pos = (out_idx + 0.5) * scale - 0.5
         pos = pos.clamp(min=0.0)
         i0 = pos.floor().long().clamp(max=n_in - 1)
         i1 = (i0 + 1).clamp(max=n_in - 1)

@@ -14,6 +14,7 @@ from .functional import PARAM_NAMES
 #: Channels shown by default: value weight, value bias, blue sigma (paper
 #: figure 6 uses channels 2, 5 and 8) and the red noise scale.
 DEFAULT_PARAM_CHANNELS = (2, 5, 8, 9)
+CAPTION_HEIGHT = 18
 
 
 def to_uint8_rgb(img) -> np.ndarray:
@@ -31,12 +32,10 @@ def to_uint8_rgb(img) -> np.ndarray:
 
 def caption(img: np.ndarray, text: str) -> np.ndarray:
     """Add a caption bar above an RGB uint8 image."""
-    h, w = img.shape[:2]
-    scale = max(0.35, min(0.6, w / 500))
-    bar_h = int(22 * scale / 0.5)
-    bar = np.full((bar_h, w, 3), 255, np.uint8)
-    cv2.putText(bar, text, (4, bar_h - 6), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                (0, 0, 0), 1, cv2.LINE_AA)
+    w = img.shape[1]
+    bar = np.full((CAPTION_HEIGHT, w, 3), 255, np.uint8)
+    cv2.putText(bar, text, (4, CAPTION_HEIGHT - 6), cv2.FONT_HERSHEY_SIMPLEX,
+                0.42, (0, 0, 0), 1, cv2.LINE_AA)
     return np.concatenate([bar, img], axis=0)
 
 
@@ -56,9 +55,7 @@ def grid(rows: Sequence[Sequence[np.ndarray]],
             if titles is not None and r == 0:
                 im = caption(im, titles[c])
             elif titles is not None:
-                im = np.concatenate(
-                    [np.full((caption(im, '').shape[0] - h, im.shape[1], 3),
-                             255, np.uint8), im], axis=0)
+                im = caption(im, '')
             cells.append(im)
             cells.append(np.full((cells[-1].shape[0], pad, 3), 255, np.uint8))
         out_rows.append(np.concatenate(cells[:-1], axis=1))

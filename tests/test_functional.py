@@ -287,8 +287,34 @@ def test_upsample_params_crop_equals_interpolate():
     crop = DF.upsample_params(p, (90, 161), crop=(7, 13, 40, 100))
     torch.testing.assert_close(crop, full[..., 7:47, 13:113], atol=1e-6,
                                rtol=0)
-    with pytest.raises(ValueError, match='outside'):
-        DF.upsample_params(p, (90, 161), crop=(60, 0, 40, 10))
+    # Windows past the border replicate the edge rows/columns.
+    edge = DF.upsample_params(p, (90, 161), crop=(-5, 150, 20, 20))
+    torch.testing.assert_close(edge[..., 5:, :11], full[..., :15, 150:],
+                               atol=1e-6, rtol=0)
+    torch.testing.assert_close(edge[..., :5, :11],
+                               full[..., :1, 150:].expand(-1, -1, 5, -1),
+                               atol=1e-6, rtol=0)
+    torch.testing.assert_close(edge[..., 5:, 11:],
+                               full[..., :15, 160:].expand(-1, -1, -1, 9),
+                               atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match='overlap'):
+        DF.upsample_params(p, (90, 161), crop=(95, 0, 40, 10))
+
+
+def test_translate_patch_at_image_edge_with_replicated_margin():
+    # Patch training at the border: pad source (and parameters) by
+    # replication; the translated patch equals the whole image there.
+    h, w = 60, 90
+    img = scene_image(h, w, seed=8)
+    params = random_params(1, 6, 9, seed=8)
+    whole = DF.translate(img, params)
+    m = DF.BLUR_MARGIN
+    box = (-m, -m, 20 + 2 * m, 30 + 2 * m)  # the top-left 20x30 patch
+    padded = torch.nn.functional.pad(img, (m, m, m, m), mode='replicate')
+    part = DF.translate(padded[..., :20 + 2 * m, :30 + 2 * m],
+                        DF.upsample_params(params, (h, w), crop=box))
+    torch.testing.assert_close(part[..., m:m + 20, m:m + 30],
+                               whole[..., :20, :30], atol=1e-6, rtol=0)
 
 
 def test_translate_channel_order_follows_paper():

@@ -52,6 +52,20 @@ def test_kpn_gradients_reach_every_parameter_group_at_init():
     assert (grad[6:9] < 0).all() and (grad[9:12] < 0).all()
 
 
+def test_bounded_clamp_gradient_leads_back_into_range():
+    from dakpn_aug.models.kpn import bounded
+    x = torch.tensor([-1.0, 0.0, 0.5, 2.0], requires_grad=True)
+    y = bounded(x, 0.0, 1.0)
+    assert torch.equal(y.detach(), torch.tensor([0.0, 0.0, 0.5, 1.0]))
+    y.backward(torch.tensor([-1.0, 1.0, 1.0, -1.0]))  # loss wants: up,down,..
+    # below range: wants up -> passes; at bound: passes; above range:
+    # grad -1 would push further up -> blocked.
+    assert torch.equal(x.grad, torch.tensor([-1.0, 1.0, 1.0, 0.0]))
+    x.grad = None
+    bounded(x, 0.0, 1.0).backward(torch.tensor([1.0, 1.0, 1.0, 1.0]))
+    assert torch.equal(x.grad, torch.tensor([0.0, 1.0, 1.0, 1.0]))
+
+
 def test_kpn_rejects_wrong_channels_and_options():
     kpn = KernelPredictionNet(19)
     with pytest.raises(ValueError, match='19'):

@@ -4,15 +4,36 @@ Importing this module imports mmseg (installing the mmcv.ops stand-in first
 on mmcv-lite installs) and registers:
 
 - ``MODELS``: ``KernelPredictionNet``, ``PatchDiscriminator``,
-  ``SemanticEncoder``.
+  ``SemanticEncoder``, ``DAKPN``;
+- ``DATASETS``: ``UnpairedTranslationDataset``;
+- ``OPTIM_WRAPPER_CONSTRUCTORS``: ``MultiOptimWrapperConstructor``;
+- ``HOOKS``: ``DAKPNVisualizationHook``.
 """
 from .. import _mmcv_ops  # noqa: F401  (installed by dakpn_aug/__init__)
-from ..models import KernelPredictionNet, PatchDiscriminator, SemanticEncoder
 
-from mmseg.registry import MODELS  # noqa: E402
+from mmseg.registry import (DATASETS, HOOKS, MODELS,  # noqa: E402
+                            OPTIM_WRAPPER_CONSTRUCTORS)
 
-for _cls in (KernelPredictionNet, PatchDiscriminator, SemanticEncoder):
-    if MODELS.get(_cls.__name__) is not _cls:
-        MODELS.register_module(module=_cls, force=True)
+from ..data.unpaired import UnpairedTranslationDataset  # noqa: E402
+from ..engine import (DAKPNVisualizationHook,  # noqa: E402
+                      MultiOptimWrapperConstructor)
+from ..models import (KernelPredictionNet, PatchDiscriminator,  # noqa: E402
+                      SemanticEncoder)
+from ..models.dakpn import DAKPN  # noqa: E402
 
-__all__ = ['KernelPredictionNet', 'PatchDiscriminator', 'SemanticEncoder']
+
+def _register(registry, classes) -> None:
+    for cls in classes:
+        if registry.get(cls.__name__) is not cls:
+            registry.register_module(module=cls, force=True)
+
+
+_register(MODELS, (KernelPredictionNet, PatchDiscriminator, SemanticEncoder,
+                   DAKPN))
+_register(DATASETS, (UnpairedTranslationDataset, ))
+_register(OPTIM_WRAPPER_CONSTRUCTORS, (MultiOptimWrapperConstructor, ))
+_register(HOOKS, (DAKPNVisualizationHook, ))
+
+__all__ = ['DAKPN', 'DAKPNVisualizationHook', 'KernelPredictionNet',
+           'MultiOptimWrapperConstructor', 'PatchDiscriminator',
+           'SemanticEncoder', 'UnpairedTranslationDataset']

@@ -12,6 +12,36 @@ from torch import Tensor
 from ..functional import NUM_PARAMS, SIGMA_MAX
 
 
+class _ClampBackIntoRange(torch.autograd.Function):
+    """``clamp`` whose gradient never dies outside the range.
+
+    Inside [lo, hi] (bounds included) the gradient passes as for clamp.
+    Outside, it passes only when it points back into the range, so a value
+    pushed below 0 (e.g. a noise scale the discriminator briefly disliked)
+    can still come back instead of being stuck forever, and is never pushed
+    further out.
+    """
+
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        ctx.save_for_backward(x)
+        ctx.lo, ctx.hi = lo, hi
+        return x.clamp(lo, hi)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (x, ) = ctx.saved_tensors
+        # Gradient descent moves x by -grad: below lo only grad < 0 helps.
+        keep = ((x >= ctx.lo) & (x <= ctx.hi)) | ((x < ctx.lo) & (grad < 0)) \
+            | ((x > ctx.hi) & (grad > 0))
+        return grad * keep, None, None
+
+
+def bounded(x: Tensor, lo: float, hi: float) -> Tensor:
+    """Clamp to [lo, hi] with gradients that lead back into the range."""
+    return _ClampBackIntoRange.apply(x, lo, hi)
+
+
 class KernelPredictionNet(BaseModule):
     """A 2D convolution from ``num_classes`` channels to the 12 parameters of
     Eq. 1 (paper section 3.3), initialised to the exact identity translation.
@@ -21,18 +51,19 @@ class KernelPredictionNet(BaseModule):
     ========  =======================  ==================================
     channels  parameter                activation
     ========  =======================  ==================================
-    0-2       HSV weight ``w``         ``clamp(1 + r, 0, w_max)``
-    3-5       HSV bias ``b``           ``clamp(r, -b_max, b_max)``
-    6-8       blur sigma (RGB)         ``clamp(r, 0, sigma_max)``
-    9-11      noise scale ``n`` (RGB)  ``clamp(r, 0, noise_max)``
+    0-2       HSV weight ``w``         ``bounded(1 + r, 0, w_max)``
+    3-5       HSV bias ``b``           ``bounded(r, -b_max, b_max)``
+    6-8       blur sigma (RGB)         ``bounded(r, 0, sigma_max)``
+    9-11      noise scale ``n`` (RGB)  ``bounded(r, 0, noise_max)``
     ========  =======================  ==================================
 
     So at initialisation ``w = 1, b = 0, sigma = 0, n = 0``: the translation
-    is the identity even with noise on. ``torch.clamp`` passes the gradient
-    when the input equals a bound, so sigma and n can grow from 0 (the fast
-    blur is differentiable at sigma = 0, see ``functional``); sigma stays in
-    the 25x25 support's range and n >= 0. (The authors' code initialised
-    sigma = 1, which is a blur, not the identity.)
+    is the identity even with noise on. The clamps are :func:`bounded`: the
+    gradient passes at the bounds and, outside them, whenever it points back
+    into the range, so sigma and n can grow from 0 and never get stuck below
+    it (the fast blur is differentiable at sigma = 0, see ``functional``).
+    Sigma stays in the 25x25 support's range and n >= 0. (The authors' code
+    initialised sigma = 1, which is a blur, not the identity.)
 
     Args:
         num_classes: encoder output channels (19 for Cityscapes).
@@ -98,10 +129,10 @@ class KernelPredictionNet(BaseModule):
 
     def activate(self, raw: Tensor) -> Tensor:
         """Map raw conv outputs to parameters (see the class docstring)."""
-        w = torch.clamp(1.0 + raw[:, 0:3], 0.0, self.w_max)
-        b = torch.clamp(raw[:, 3:6], -self.b_max, self.b_max)
-        sigma = torch.clamp(raw[:, 6:9], 0.0, self.sigma_max)
-        n = torch.clamp(raw[:, 9:12], 0.0, self.noise_max)
+        w = bounded(1.0 + raw[:, 0:3], 0.0, self.w_max)
+        b = bounded(raw[:, 3:6], -self.b_max, self.b_max)
+        sigma = bounded(raw[:, 6:9], 0.0, self.sigma_max)
+        n = bounded(raw[:, 9:12], 0.0, self.noise_max)
         return torch.cat((w, b, sigma, n), dim=1)
 
     def forward(self, features: Tensor) -> Tensor:

@@ -1,0 +1,783 @@
+"""Seeded procedural demo data: a synthetic and a "real" street-scene domain.
+
+:func:`make_demo_data` writes two small segmentation data sets with
+**Cityscapes label ids** (GTA5 uses the same ids), so the translator, the
+demo and the tests have a syn2real pair to work on without any download::
+
+    OUT/gta5/images/00000.png      RGB, synthetic domain
+    OUT/gta5/labels/00000.png      uint8 label ids, same name and size
+    OUT/cityscapes/leftImg8bit/{train,val}/CITY/
+        CITY_000000_000019_leftImg8bit.png       RGB, "real" domain
+    OUT/cityscapes/gtFine/{train,val}/CITY/
+        CITY_000000_000019_gtFine_labelIds.png   uint8 label ids
+    OUT/demo_data.json             the summary returned by make_demo_data
+
+Cityscapes names are ``{city}_{seq:06d}_{frame:06d}_...``; here ``seq`` is
+the image index and ``frame`` is 19. The train split lies in the city
+``city_train``, the val split in ``city_val``.
+
+Scenes
+------
+Each image is a street seen from a car: sky with clouds, a road in
+perspective with lane markings, sidewalks, optional grass strips, building
+facades with window grids on both sides (and often across the end of the
+street), walls, fences and hedges along the buildings, then poles with traffic
+signs or lights, trees, cars, persons and some unlabelled clutter, drawn far to
+near. Everything is placed in metres and projected through a pinhole camera,
+and every shape is drawn with the same OpenCV call into the image and into the
+label map (no anti-aliasing), so labels are pixel-exact. After drawing, each
+class gets a fine texture (brick courses, asphalt grain, paving joints, leafy
+speckle) so that blur has something to remove.
+
+The two domains differ in two ways:
+
+* **Scene statistics.** The synthetic ("GTA5-like") style has saturated
+  colours (red, blue, yellow cars; colourful facades; a deep blue sky) and
+  fewer trees. The real ("Cityscapes-like") style has greyer cars, beige and
+  grey facades, a paler sky, more trees, grass strips and hedges, and is drawn
+  from different random streams (different scenes).
+* **A camera model**, applied to real-domain images only (synthetic images
+  are the clean rendering, quantised to uint8). In this order, in [0, 1] RGB:
+
+  1. white balance / colour cast and exposure: ``x * gain_c * exposure`` with
+     per-image gains ``gain_r`` in [0.90, 1.10], ``gain_g`` = 1,
+     ``gain_b`` in [0.88, 1.08] and ``exposure`` in [0.78, 0.98];
+  2. desaturation: HSV saturation scaled by ``s`` in [0.55, 0.75];
+  3. optical blur: Gaussian, ``sigma`` in [1.0, 1.8] px; with probability
+     0.3 also a centred 3-px horizontal box (motion) blur (centred, so
+     nothing moves);
+  4. sensor noise, Gaussian approximation of Poisson + read noise, per
+     channel: ``x + n * sqrt(0.5 + x) * N(0, 1)`` with ``n`` in
+     [0.02, 0.04] (the std at mid grey);
+  5. vignetting: ``x * (1 - v * r^2)`` with ``v`` in [0.10, 0.25] and
+     ``r`` = 1 in the image corners;
+  6. quantisation: clip to [0, 1], round to uint8.
+
+  Every step is per pixel (vignetting is a fixed radial gain) or a centred
+  blur: there is no geometric distortion, so the labels stay aligned, and the
+  gap is one that a per-pixel HSV-affine + Gaussian blur + noise translation
+  (DA-KPN) can largely close. The ranges
+  are in :data:`CAMERA_MODEL` and in ``demo_data.json``, which also records the
+  parameters drawn for each real image.
+
+Determinism
+-----------
+Image ``i`` of stream ``k`` (0 synthetic, 1 real train, 2 real val) is drawn
+from ``np.random.SeedSequence(seed, spawn_key=(k, i))`` (its first child
+draws the scene, its second the camera parameters): the same seed gives
+byte-identical PNGs (same NumPy/OpenCV build), and changing one count does not
+change the images of the other streams. Rerunning into the same folder
+overwrites the files and deletes generated images an earlier, larger run left
+there, so the folders always hold exactly the summarised set.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from .cityscapes_labels import ID_TO_TRAINID, NAME_TO_ID
+
+__all__ = ['make_demo_data', 'render_scene', 'apply_camera', 'LABEL_NAMES',
+           'LABEL_IDS', 'CAMERA_MODEL', 'SYNTHETIC_STYLE', 'REAL_STYLE']
+
+#: Every class the generator draws ('unlabeled' = unannotated clutter).
+LABEL_NAMES = ('unlabeled', 'road', 'sidewalk', 'building', 'wall', 'fence',
+               'pole', 'traffic light', 'traffic sign', 'vegetation',
+               'terrain', 'sky', 'person', 'car')
+#: name -> Cityscapes label id, looked up in the official table.
+LABEL_IDS = {name: NAME_TO_ID[name] for name in LABEL_NAMES}
+
+#: The real domain's camera model: steps in the order they are applied, with
+#: the ranges each per-image parameter is drawn from (uniformly).
+CAMERA_MODEL = {
+    'order': ['white_balance_exposure', 'desaturation', 'optical_blur',
+              'sensor_noise', 'vignetting', 'quantisation'],
+    'white_balance_exposure': {
+        'formula': 'x_c * gain_c * exposure',
+        'gain_r': [0.90, 1.10], 'gain_g': [1.0, 1.0], 'gain_b': [0.88, 1.08],
+        'exposure': [0.78, 0.98]},
+    'desaturation': {'formula': 'HSV S * saturation_scale',
+                     'saturation_scale': [0.55, 0.75]},
+    'optical_blur': {
+        'formula': 'Gaussian blur, then (with probability motion_prob) a '
+                   'centred horizontal box of motion_length_px',
+        'sigma_px': [1.0, 1.8], 'motion_prob': 0.3, 'motion_length_px': 3},
+    'sensor_noise': {
+        'formula': 'x + noise_std * sqrt(0.5 + x) * N(0, 1), per channel '
+                   '(Gaussian-Poisson; noise_std is the std at mid grey)',
+        'noise_std': [0.02, 0.04]},
+    'vignetting': {'formula': 'x * (1 - strength * r^2), r = 1 in the corners',
+                   'strength': [0.10, 0.25]},
+    'quantisation': {'formula': 'round(clip(x, 0, 1) * 255) as uint8'},
+}
+
+#: Stream index of each part of the data in the per-image seed.
+_STREAMS = {'source': 0, 'real_train': 1, 'real_val': 2}
+_FRAME = 19  # Cityscapes' annotated frame of each sequence snippet
+
+RGB = Tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class SceneStyle:
+    """What a domain's scenes look like (colours are RGB in [0, 1])."""
+    sky_top: RGB
+    sky_horizon: RGB
+    cloud: RGB
+    clouds: Tuple[int, int]
+    road: RGB
+    marking: RGB
+    sidewalk: RGB
+    terrain: RGB
+    vegetation: RGB
+    buildings: Tuple[RGB, ...]
+    glass: Tuple[RGB, ...]
+    cars: Tuple[RGB, ...]
+    clothes: Tuple[RGB, ...]
+    wall: RGB
+    fence: RGB
+    grass_strip_prob: float
+    hedge_prob: float
+    trees_per_side: Tuple[int, int]
+    cars_count: Tuple[int, int]
+    persons_count: Tuple[int, int]
+    #: per-instance colour variation (relative brightness, per-channel shift)
+    jitter: float
+
+
+SYNTHETIC_STYLE = SceneStyle(
+    sky_top=(0.15, 0.40, 0.95), sky_horizon=(0.60, 0.80, 1.00),
+    cloud=(0.97, 0.97, 1.00), clouds=(0, 4),
+    road=(0.33, 0.32, 0.38), marking=(0.98, 0.96, 0.85),
+    sidewalk=(0.72, 0.58, 0.48), terrain=(0.55, 0.78, 0.25),
+    vegetation=(0.15, 0.62, 0.10),
+    buildings=((0.80, 0.40, 0.28), (0.95, 0.82, 0.55), (0.45, 0.58, 0.85),
+               (0.70, 0.28, 0.22), (0.95, 0.75, 0.30), (0.60, 0.80, 0.70)),
+    glass=((0.10, 0.18, 0.40), (0.35, 0.60, 0.90), (0.95, 0.85, 0.45)),
+    cars=((0.85, 0.08, 0.08), (0.10, 0.25, 0.85), (0.95, 0.80, 0.10),
+          (0.10, 0.65, 0.20), (0.95, 0.95, 0.95), (0.08, 0.08, 0.10),
+          (0.95, 0.45, 0.05)),
+    clothes=((0.90, 0.10, 0.15), (0.10, 0.40, 0.90), (0.95, 0.85, 0.10),
+             (0.15, 0.75, 0.30), (0.85, 0.40, 0.80), (0.95, 0.95, 0.95)),
+    wall=(0.80, 0.72, 0.60), fence=(0.70, 0.45, 0.25),
+    grass_strip_prob=0.35, hedge_prob=0.2, trees_per_side=(0, 2),
+    cars_count=(2, 6), persons_count=(1, 5), jitter=0.12)
+
+REAL_STYLE = SceneStyle(
+    sky_top=(0.55, 0.65, 0.82), sky_horizon=(0.85, 0.88, 0.92),
+    cloud=(0.92, 0.92, 0.93), clouds=(2, 7),
+    road=(0.36, 0.36, 0.37), marking=(0.80, 0.80, 0.78),
+    sidewalk=(0.58, 0.55, 0.52), terrain=(0.48, 0.55, 0.32),
+    vegetation=(0.24, 0.42, 0.16),
+    buildings=((0.62, 0.60, 0.56), (0.48, 0.45, 0.42), (0.75, 0.68, 0.58),
+               (0.56, 0.42, 0.36), (0.68, 0.66, 0.64)),
+    glass=((0.15, 0.18, 0.22), (0.40, 0.45, 0.52)),
+    cars=((0.50, 0.50, 0.52), (0.72, 0.72, 0.74), (0.10, 0.10, 0.11),
+          (0.85, 0.85, 0.86), (0.15, 0.20, 0.32), (0.45, 0.12, 0.12)),
+    clothes=((0.15, 0.15, 0.18), (0.45, 0.45, 0.48), (0.25, 0.30, 0.45),
+             (0.60, 0.50, 0.40), (0.55, 0.15, 0.15), (0.85, 0.85, 0.85)),
+    wall=(0.62, 0.60, 0.57), fence=(0.45, 0.42, 0.38),
+    grass_strip_prob=0.8, hedge_prob=0.5, trees_per_side=(2, 5),
+    cars_count=(2, 6), persons_count=(1, 5), jitter=0.08)
+
+
+# --------------------------------------------------------------------------
+# Drawing
+# --------------------------------------------------------------------------
+class _Canvas:
+    """An RGB float image and a label map that every shape is drawn into
+    with the same OpenCV call, so the two can never disagree."""
+
+    def __init__(self, h: int, w: int):
+        self.img = np.zeros((h, w, 3), np.float32)
+        self.lbl = np.full((h, w), LABEL_IDS['unlabeled'], np.uint8)
+
+    def _draw(self, fn, *args, rgb, name, **kw):
+        # LINE_8, not LINE_AA: anti-aliasing would blend colours along edges
+        # that the label map cannot represent.
+        fn(self.img, *args, color=tuple(float(c) for c in rgb),
+           lineType=cv2.LINE_8, **kw)
+        fn(self.lbl, *args, color=int(LABEL_IDS[name]), lineType=cv2.LINE_8,
+           **kw)
+
+    def poly(self, pts, rgb, name):
+        pts = np.round(np.asarray(pts, np.float64)).astype(np.int32)
+        self._draw(cv2.fillPoly, [pts], rgb=rgb, name=name)
+
+    def circle(self, center, radius, rgb, name):
+        self._draw(cv2.circle, _pt(center), max(1, int(round(radius))),
+                   rgb=rgb, name=name, thickness=-1)
+
+    def ellipse(self, center, axes, rgb, name):
+        axes = tuple(max(1, int(round(a))) for a in axes)
+        self._draw(cv2.ellipse, _pt(center), axes, 0, 0, 360, rgb=rgb,
+                   name=name, thickness=-1)
+
+    def line(self, p0, p1, thickness, rgb, name):
+        self._draw(cv2.line, _pt(p0), _pt(p1), rgb=rgb, name=name,
+                   thickness=max(1, int(round(thickness))))
+
+
+def _pt(p) -> Tuple[int, int]:
+    return int(round(p[0])), int(round(p[1]))
+
+
+def _jitter(rng: np.random.Generator, rgb, amount: float) -> np.ndarray:
+    """A per-instance variant of a base colour."""
+    c = np.asarray(rgb, np.float64) * rng.uniform(1 - amount, 1 + amount)
+    c = c + rng.normal(0, amount / 3, 3)
+    return np.clip(c, 0, 1)
+
+
+def _pick(rng: np.random.Generator, palette):
+    return palette[int(rng.integers(len(palette)))]
+
+
+class _Street:
+    """A street in metres seen through a pinhole camera at height ``cam_h``:
+    X to the right, Y up from the ground, Z forward."""
+
+    def __init__(self, canvas: _Canvas, rng: np.random.Generator,
+                 style: SceneStyle):
+        self.c, self.rng, self.s = canvas, rng, style
+        h, w = canvas.lbl.shape
+        self.h, self.w = h, w
+        self.horizon = h * rng.uniform(0.40, 0.50)
+        self.vx = w * rng.uniform(0.42, 0.58)
+        self.f = w * rng.uniform(0.70, 0.90)
+        self.cam_h = rng.uniform(1.3, 1.7)
+
+    def p(self, x: float, y: float, z: float) -> Tuple[float, float]:
+        return (self.vx + self.f * x / z,
+                self.horizon + self.f * (self.cam_h - y) / z)
+
+    def scale(self, z: float) -> float:
+        """Pixels per metre at depth z."""
+        return self.f / z
+
+    # Planar quads: all scene geometry is made of these three.
+    def ground(self, x0, x1, z0, z1, rgb, name):
+        self.c.poly([self.p(x0, 0, z0), self.p(x1, 0, z0),
+                     self.p(x1, 0, z1), self.p(x0, 0, z1)], rgb, name)
+
+    def side(self, x, y0, y1, z0, z1, rgb, name):
+        """A quad in the vertical plane X = x (a facade along the street)."""
+        self.c.poly([self.p(x, y0, z0), self.p(x, y0, z1),
+                     self.p(x, y1, z1), self.p(x, y1, z0)], rgb, name)
+
+    def front(self, x0, x1, y0, y1, z, rgb, name):
+        """A quad in the vertical plane Z = z (facing the camera)."""
+        self.c.poly([self.p(x0, y0, z), self.p(x1, y0, z),
+                     self.p(x1, y1, z), self.p(x0, y1, z)], rgb, name)
+
+
+def _draw_sky(st: _Street):
+    s, rng, c = st.s, st.rng, st.c
+    hz = int(np.ceil(st.horizon))
+    t = np.linspace(0, 1, hz, dtype=np.float32)[:, None, None]
+    top = _jitter(rng, s.sky_top, 0.05).astype(np.float32)
+    bottom = _jitter(rng, s.sky_horizon, 0.03).astype(np.float32)
+    c.img[:hz] = top * (1 - t) + bottom * t
+    c.lbl[:hz] = LABEL_IDS['sky']
+    for _ in range(int(rng.integers(s.clouds[0], s.clouds[1] + 1))):
+        cx, cy = rng.uniform(0, st.w), rng.uniform(0, st.horizon * 0.7)
+        col = _jitter(rng, s.cloud, 0.03)
+        for _ in range(int(rng.integers(2, 5))):
+            a = rng.uniform(0.04, 0.10) * st.w
+            centre = (cx + rng.uniform(-a, a), cy + rng.uniform(-a, a) / 4)
+            st.c.ellipse(centre, (a, a * rng.uniform(0.25, 0.45)), col, 'sky')
+
+
+def _draw_ground(st: _Street, lay: Dict[str, float]):
+    s, rng, c = st.s, st.rng, st.c
+    hz = int(np.floor(st.horizon))
+    c.img[hz:] = np.asarray(_jitter(rng, s.terrain, s.jitter), np.float32)
+    c.lbl[hz:] = LABEL_IDS['terrain']
+    zn, zf = 0.3, 3000.0  # below the image bottom .. at the horizon
+    road = _jitter(rng, s.road, 0.05)
+    walk = _jitter(rng, s.sidewalk, s.jitter)
+    for sign in (-1, 1):
+        edge, kerb, line = (lay[k] * sign for k in ('road', 'kerb', 'line'))
+        if lay['grass'] > 0:
+            st.ground(line, kerb, zn, zf, _jitter(rng, s.terrain, s.jitter),
+                      'terrain')
+        st.ground(kerb, edge, zn, zf, walk, 'sidewalk')
+        # The kerb stone: a lighter strip, still sidewalk.
+        st.ground(edge + 0.25 * sign, edge, zn, zf,
+                  np.clip(walk * 1.15, 0, 1), 'sidewalk')
+    st.ground(-lay['road'], lay['road'], zn, zf, road, 'road')
+    # Lane markings are painted road: dashed centre line, solid edge lines.
+    mark = _jitter(rng, s.marking, 0.04)
+    x_mid = lay['centre']
+    z, dash, gap = rng.uniform(1, 5), rng.uniform(2.5, 4), rng.uniform(5, 8)
+    while z < 200:
+        st.ground(x_mid - 0.07, x_mid + 0.07, z, z + dash, mark, 'road')
+        z += dash + gap
+    for sign in (-1, 1):
+        x = sign * (lay['road'] - 0.35)
+        st.ground(x - 0.06, x + 0.06, zn, zf, mark, 'road')
+
+
+def _draw_facade(st: _Street, x, z0, z1, height, rgb, light, name='building'):
+    """A building front in the plane X = x with a grid of windows."""
+    rng, s = st.rng, st.s
+    st.side(x, 0, height, z0, z1, rgb * light, name)
+    glass = _jitter(rng, _pick(rng, s.glass), 0.05) * light
+    col_step = rng.uniform(2.5, 4.0)
+    win_w = col_step * rng.uniform(0.4, 0.6)
+    floor_h = rng.uniform(2.8, 3.4)
+    y = rng.uniform(0.8, 1.2)
+    while y + 1.5 < height - 0.5:
+        z = z0 + rng.uniform(0.3, 1.0)
+        while z + win_w < z1 - 0.3:
+            # Windows smaller than a pixel only alias; skip them.
+            if 1.5 * st.scale(z) >= 1.0:
+                g = np.clip(glass * rng.uniform(0.85, 1.15), 0, 1)
+                st.side(x, y, y + 1.5, z, z + win_w, g, name)
+            z += col_step
+        y += floor_h
+
+
+def _draw_buildings(st: _Street, lay: Dict[str, float], z_end: float):
+    s, rng = st.s, st.rng
+    # One side is lit by the sun, the other in shade: a cue shared by both
+    # domains, so it is not part of the gap.
+    lights = {-1: rng.uniform(0.75, 1.0), 1: rng.uniform(0.75, 1.0)}
+    if z_end > 0:
+        # Buildings across the end of the street, facing the camera.
+        x = -80.0
+        while x < 80:
+            wd, hb = rng.uniform(8, 20), rng.uniform(8, 30)
+            col = _jitter(rng, _pick(rng, s.buildings), s.jitter)
+            st.front(x, x + wd, 0, hb, z_end, col, 'building')
+            glass = _jitter(rng, _pick(rng, s.glass), 0.05)
+            for yy in np.arange(1.0, hb - 2, 3.0):
+                for xx in np.arange(x + 1.0, x + wd - 1.5, 3.0):
+                    st.front(xx, xx + 1.4, yy, yy + 1.6, z_end, glass,
+                             'building')
+            x += wd
+    else:
+        # An open street: a low, far skyline with trees.
+        x = -200.0
+        while x < 200:
+            wd = rng.uniform(10, 40)
+            col = _jitter(rng, _pick(rng, s.buildings), s.jitter) * 0.85
+            st.front(x, x + wd, 0, rng.uniform(5, 25), 400.0, col, 'building')
+            x += wd
+        for _ in range(int(rng.integers(3, 8))):
+            xx = rng.uniform(-60, 60)
+            st.c.circle(st.p(xx, 6, 300), st.scale(300) * rng.uniform(5, 10),
+                        _jitter(rng, s.vegetation, s.jitter), 'vegetation')
+    z_stop = z_end if z_end > 0 else 150.0
+    for sign in (-1, 1):
+        x_line = sign * lay['line']
+        z = 0.3  # start behind the image bottom so the facade fills the side
+        while z < z_stop:
+            z1 = min(z + rng.uniform(6, 20), z_stop)
+            col = _jitter(rng, _pick(rng, s.buildings), s.jitter)
+            _draw_facade(st, x_line, z, z1, rng.uniform(7, 25), col,
+                         lights[sign])
+            z = z1
+        # Something along the building line: a wall, a fence or a hedge.
+        for _ in range(int(rng.integers(0, 3))):
+            z0 = rng.uniform(2, 30)
+            z1 = z0 + rng.uniform(5, 25)
+            x = x_line - sign * 0.3
+            kind = rng.uniform()
+            if kind < s.hedge_prob:
+                col = _jitter(rng, s.vegetation, s.jitter)
+                hh = rng.uniform(0.8, 1.6)
+                st.side(x, 0, hh, z0, z1, col, 'vegetation')
+                for zz in np.arange(z0 + 0.5, z1, 1.0):
+                    st.c.circle(st.p(x, hh, zz), 0.5 * st.scale(zz), col,
+                                'vegetation')
+            elif kind < 0.5 + s.hedge_prob / 2:
+                st.side(x, 0, rng.uniform(0.8, 2.0), z0, z1,
+                        _jitter(rng, s.wall, s.jitter), 'wall')
+            else:
+                col = _jitter(rng, s.fence, s.jitter)
+                hh = rng.uniform(1.0, 1.8)
+                for zz in np.arange(z0, z1, 2.0):  # posts
+                    st.side(x, 0, hh, zz, zz + 0.15, col, 'fence')
+                for yy in (0.3 * hh, 0.85 * hh):  # rails
+                    st.side(x, yy, yy + 0.12, z0, z1, col, 'fence')
+
+
+def _draw_pole(st: _Street, x, z):
+    rng = st.rng
+    hp = rng.uniform(3.0, 6.0)
+    grey = _jitter(rng, (0.45, 0.45, 0.47), 0.1)
+    st.front(x - 0.07, x + 0.07, 0, hp, z, grey, 'pole')
+    kind = rng.uniform()
+    if kind < 0.55:
+        shape = int(rng.integers(3))
+        c = st.p(x, hp - 0.35, z)
+        r = 0.35 * st.scale(z)
+        if shape == 0:  # round prohibition sign: red ring, white inside
+            st.c.circle(c, r, (0.85, 0.10, 0.10), 'traffic sign')
+            st.c.circle(c, 0.7 * r, (0.95, 0.95, 0.95), 'traffic sign')
+        elif shape == 1:  # blue square information sign
+            st.front(x - 0.35, x + 0.35, hp - 0.7, hp, z,
+                     _jitter(rng, (0.10, 0.30, 0.80), 0.05), 'traffic sign')
+            st.front(x - 0.2, x + 0.2, hp - 0.5, hp - 0.2, z,
+                     (0.95, 0.95, 0.95), 'traffic sign')
+        else:  # yellow priority diamond
+            cx, cy = c
+            st.c.poly([(cx, cy - r), (cx + r, cy), (cx, cy + r), (cx - r, cy)],
+                      (0.95, 0.80, 0.10), 'traffic sign')
+    elif kind < 0.85:
+        st.front(x - 0.18, x + 0.18, hp - 0.95, hp, z, (0.12, 0.12, 0.10),
+                 'traffic light')
+        lit = int(rng.integers(3))
+        for i, col in enumerate(((0.9, 0.1, 0.1), (0.95, 0.7, 0.1),
+                                 (0.1, 0.85, 0.3))):
+            col = col if i == lit else tuple(0.25 * np.asarray(col))
+            st.c.circle(st.p(x, hp - 0.18 - 0.3 * i, z), 0.1 * st.scale(z),
+                        col, 'traffic light')
+
+
+def _draw_tree(st: _Street, x, z):
+    rng, s = st.rng, st.s
+    # Trunks are vegetation in Cityscapes.
+    trunk = _jitter(rng, (0.35, 0.25, 0.15), 0.1)
+    ht = rng.uniform(2.0, 3.0)
+    st.front(x - 0.15, x + 0.15, 0, ht + 0.5, z, trunk, 'vegetation')
+    base = _jitter(rng, s.vegetation, s.jitter)
+    r0 = rng.uniform(1.2, 2.2)
+    for _ in range(int(rng.integers(4, 8))):
+        dx, dy = rng.uniform(-r0, r0), rng.uniform(-0.5, 1.0) * r0
+        col = np.clip(base * rng.uniform(0.8, 1.2), 0, 1)
+        st.c.circle(st.p(x + dx, ht + r0 + dy, z),
+                    rng.uniform(0.5, 0.8) * r0 * st.scale(z), col,
+                    'vegetation')
+
+
+def _draw_car(st: _Street, x, z):
+    rng, s = st.rng, st.s
+    col = _jitter(rng, _pick(rng, s.cars), s.jitter * 0.5)
+    glass = _jitter(rng, (0.10, 0.12, 0.16), 0.2)
+    tyre = (0.06, 0.06, 0.06)
+    length, half = rng.uniform(3.8, 4.8), rng.uniform(0.85, 0.95)
+    # The shadow under the car is road.
+    st.ground(x - half - 0.05, x + half + 0.05, z - 0.1, z + length,
+              _jitter(rng, (0.10, 0.10, 0.11), 0.1), 'road')
+    # The side facing the camera, if any (drawn first: the rear covers it).
+    xs = x + half if x + half < -0.2 else x - half if x - half > 0.2 else None
+    if xs is not None:
+        st.side(xs, 0.3, 1.0, z, z + length, col * 0.8, 'car')
+        st.side(xs, 1.0, 1.45, z + 0.9, z + length - 1.0, col * 0.8, 'car')
+        st.side(xs, 1.05, 1.4, z + 1.0, z + length - 1.1, glass, 'car')
+        for zz in (z + 0.8, z + length - 0.8):
+            cx, cy = st.p(xs, 0.33, zz)
+            r = 0.33 * st.scale(zz)
+            squash = abs(xs) / np.hypot(xs, zz)  # wheels seen at an angle
+            st.c.ellipse((cx, cy), (max(1.0, r * squash), r), tyre, 'car')
+    # The rear, facing the camera.
+    for sx in (-1, 1):
+        st.front(x + sx * (half - 0.28), x + sx * (half - 0.02), 0, 0.35, z,
+                 tyre, 'car')
+    st.front(x - half, x + half, 0.3, 1.0, z, col, 'car')
+    st.front(x - half, x + half, 0.3, 0.42, z, col * 0.5, 'car')  # bumper
+    st.c.poly([st.p(x - half + 0.1, 1.0, z), st.p(x + half - 0.1, 1.0, z),
+               st.p(x + half - 0.3, 1.45, z), st.p(x - half + 0.3, 1.45, z)],
+              col, 'car')
+    st.c.poly([st.p(x - half + 0.2, 1.04, z), st.p(x + half - 0.2, 1.04, z),
+               st.p(x + half - 0.35, 1.4, z), st.p(x - half + 0.35, 1.4, z)],
+              glass, 'car')
+    for sx in (-1, 1):  # tail lights
+        st.front(x + sx * (half - 0.3), x + sx * (half - 0.05), 0.75, 0.9, z,
+                 (0.85, 0.08, 0.05), 'car')
+    st.front(x - 0.25, x + 0.25, 0.5, 0.62, z, (0.9, 0.9, 0.88), 'car')
+
+
+def _draw_person(st: _Street, x, z):
+    rng, s = st.rng, st.s
+    k = rng.uniform(1.55, 1.90) / 1.75  # body height relative to 1.75 m
+    sc = st.scale(z)
+    shirt = _jitter(rng, _pick(rng, s.clothes), s.jitter)
+    legs = _jitter(rng, (0.12, 0.14, 0.22), 0.3)
+    skin = _jitter(rng, (0.85, 0.65, 0.50), 0.15)
+    stride = rng.uniform(0.0, 0.25)
+    for sx in (-1, 1):
+        st.c.line(st.p(x + 0.08 * sx, 0.9 * k, z),
+                  st.p(x + (0.1 + stride) * sx, 0.0, z), 0.14 * k * sc, legs,
+                  'person')
+        st.c.line(st.p(x + 0.2 * sx, 1.42 * k, z),
+                  st.p(x + (0.28 + stride / 2) * sx, 0.85 * k, z),
+                  0.09 * k * sc, shirt * 0.9, 'person')
+    st.c.ellipse(st.p(x, 1.17 * k, z), (0.21 * k * sc, 0.30 * k * sc), shirt,
+                 'person')
+    st.c.circle(st.p(x, 1.62 * k, z), 0.11 * k * sc, skin, 'person')
+
+
+def _draw_clutter(st: _Street, x, z):
+    """A bin or a box: unannotated, as such things are in GTA5."""
+    rng = st.rng
+    col = _jitter(rng, _pick(rng, ((0.15, 0.30, 0.18), (0.35, 0.35, 0.36),
+                                   (0.55, 0.45, 0.30))), 0.1)
+    wd, hh = rng.uniform(0.25, 0.45), rng.uniform(0.6, 1.1)
+    st.front(x - wd, x + wd, 0, hh, z, col, 'unlabeled')
+
+
+def _add_texture(c: _Canvas, rng: np.random.Generator):
+    """Low-amplitude per-class texture, by label, so that blur has fine
+    detail to remove (the sky stays smooth, as a real sky is)."""
+    h, w = c.lbl.shape
+
+    def grain(sigma: float, amp: float) -> np.ndarray:
+        n = rng.standard_normal((h, w)).astype(np.float32)
+        return amp * cv2.GaussianBlur(n, (0, 0), sigma)
+
+    ids = LABEL_IDS
+    yy = np.arange(h)[:, None]
+    xx = np.arange(w)[None, :]
+    factor = np.ones((h, w), np.float32)
+    m = c.lbl == ids['building']  # brick courses and joints
+    brick = np.where((yy % 4 == 0) | ((xx + 4 * (yy // 4 % 2)) % 8 == 0),
+                     0.92, 1.0) + grain(1.0, 0.06)
+    factor[m] = brick.astype(np.float32)[m]
+    m = c.lbl == ids['road']  # asphalt grain
+    factor[m] = 1.0 + grain(1.0, 0.08)[m]
+    m = c.lbl == ids['sidewalk']  # paving joints
+    paving = np.where((yy % 6 == 0) | (xx % 9 == 0), 0.9, 1.0)
+    factor[m] = (paving + grain(1.0, 0.05))[m]
+    m = (c.lbl == ids['vegetation']) | (c.lbl == ids['terrain'])  # leaves
+    factor[m] = 1.0 + grain(1.0, 0.5)[m]
+    c.img *= factor[..., None]
+
+
+def render_scene(rng: np.random.Generator, size: Tuple[int, int],
+                 style: SceneStyle = SYNTHETIC_STYLE
+                 ) -> Tuple[np.ndarray, np.ndarray]:
+    """Draw one street scene.
+
+    Returns ``(rgb, label)``: an ``HxWx3`` float32 RGB image in [0, 1] (the
+    clean rendering, no camera model) and the ``HxW`` uint8 map of Cityscapes
+    label ids drawn by the same calls.
+    """
+    h, w = size
+    c = _Canvas(h, w)
+    st = _Street(c, rng, style)
+    half_road = rng.uniform(3.5, 6.0)
+    lay = dict(road=half_road, kerb=half_road + rng.uniform(2.0, 4.0),
+               centre=rng.uniform(-0.3, 0.3) * half_road)
+    lay['grass'] = (rng.uniform(1.0, 3.0)
+                    if rng.uniform() < style.grass_strip_prob else 0.0)
+    lay['line'] = lay['kerb'] + lay['grass']
+    _draw_sky(st)
+    _draw_ground(st, lay)
+    z_end = rng.uniform(60, 150) if rng.uniform() < 0.6 else 0.0
+    _draw_buildings(st, lay, z_end)
+
+    # Objects, drawn far to near so nearer ones occlude farther ones.
+    objects: List[Tuple[float, object, float]] = []
+    z_max = z_end if z_end > 0 else 120.0
+    for sign in (-1, 1):
+        for _ in range(int(rng.integers(1, 4))):
+            objects.append((rng.uniform(5, min(60, z_max)), _draw_pole,
+                            sign * (half_road + 0.5)))
+        lo, hi = style.trees_per_side
+        for _ in range(int(rng.integers(lo, hi + 1))):
+            x = (lay['kerb'] + lay['grass'] / 2 if lay['grass'] > 0
+                 else lay['kerb'] - 0.6)
+            objects.append((rng.uniform(5, min(80, z_max)), _draw_tree,
+                            sign * x))
+        for _ in range(int(rng.integers(0, 3))):
+            objects.append((rng.uniform(4, 40), _draw_clutter,
+                            sign * (lay['kerb'] - rng.uniform(0.3, 0.8))))
+    for _ in range(int(rng.integers(*style.persons_count) + 1)):
+        sign = 1 if rng.uniform() < 0.5 else -1
+        x = sign * rng.uniform(half_road + 0.6, lay['kerb'] - 0.3)
+        objects.append((rng.uniform(4, 40), _draw_person, x))
+    lanes = [-half_road + 1.1, -half_road / 2, half_road / 2, half_road - 1.1]
+    cars: List[Tuple[float, float]] = []
+    for _ in range(int(rng.integers(*style.cars_count) + 1)):
+        x = lanes[int(rng.integers(len(lanes)))] + rng.uniform(-0.3, 0.3)
+        z = rng.uniform(5, min(70, z_max - 5))
+        # Two cars in the same place would interpenetrate.
+        if all(abs(z - zc) > 6 or abs(x - xc) > 2.2 for xc, zc in cars):
+            cars.append((x, z))
+            objects.append((z, _draw_car, x))
+    for z, draw, x in sorted(objects, key=lambda o: -o[0]):
+        draw(st, x, z)
+
+    _add_texture(c, rng)
+    return np.clip(c.img, 0, 1), c.lbl
+
+
+# --------------------------------------------------------------------------
+# Camera model
+# --------------------------------------------------------------------------
+def _u(rng: np.random.Generator, lo_hi: Sequence[float]) -> float:
+    return float(rng.uniform(lo_hi[0], lo_hi[1]))
+
+
+def apply_camera(rgb: np.ndarray, rng: np.random.Generator
+                 ) -> Tuple[np.ndarray, Dict[str, float]]:
+    """Pass a clean float RGB rendering through the real domain's camera
+    model (:data:`CAMERA_MODEL`). Returns the uint8 RGB image and the
+    parameters drawn for it."""
+    cm = CAMERA_MODEL
+    wb, ob = cm['white_balance_exposure'], cm['optical_blur']
+    p = dict(gain_r=_u(rng, wb['gain_r']), gain_g=_u(rng, wb['gain_g']),
+             gain_b=_u(rng, wb['gain_b']), exposure=_u(rng, wb['exposure']),
+             saturation_scale=_u(rng, cm['desaturation']['saturation_scale']),
+             sigma_px=_u(rng, ob['sigma_px']),
+             motion_blur=bool(rng.uniform() < ob['motion_prob']),
+             noise_std=_u(rng, cm['sensor_noise']['noise_std']),
+             vignetting=_u(rng, cm['vignetting']['strength']))
+    h, w = rgb.shape[:2]
+    # (1) white balance and exposure
+    gains = np.array([p['gain_r'], p['gain_g'], p['gain_b']], np.float32)
+    x = np.clip(rgb.astype(np.float32) * gains * np.float32(p['exposure']),
+                0, 1)
+    # (2) desaturation in HSV, the colour space the translator works in
+    hsv = cv2.cvtColor(x, cv2.COLOR_RGB2HSV)
+    hsv[..., 1] *= np.float32(p['saturation_scale'])
+    x = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+    # (3) optical blur (+ centred motion blur: an odd box does not shift)
+    x = cv2.GaussianBlur(x, (0, 0), p['sigma_px'],
+                         borderType=cv2.BORDER_REFLECT_101)
+    if p['motion_blur']:
+        n = ob['motion_length_px']
+        x = cv2.filter2D(x, -1, np.full((1, n), 1.0 / n, np.float32),
+                         borderType=cv2.BORDER_REFLECT_101)
+    # (4) sensor noise: variance grows with the signal (shot noise)
+    std = p['noise_std'] * np.sqrt(0.5 + np.clip(x, 0, 1))
+    x = x + std * rng.standard_normal(x.shape, dtype=np.float32)
+    # (5) vignetting
+    yy = (np.arange(h, dtype=np.float32) - (h - 1) / 2) / ((h - 1) / 2)
+    xx = (np.arange(w, dtype=np.float32) - (w - 1) / 2) / ((w - 1) / 2)
+    r2 = (yy[:, None] ** 2 + xx[None, :] ** 2) / 2
+    x = x * (1 - np.float32(p['vignetting']) * r2)[..., None]
+    # (6) quantisation
+    out = np.rint(np.clip(x, 0, 1) * 255).astype(np.uint8)
+    return out, {k: (round(v, 4) if isinstance(v, float) else v)
+                 for k, v in p.items()}
+
+
+# --------------------------------------------------------------------------
+# Data set writer
+# --------------------------------------------------------------------------
+def _to_uint8(rgb: np.ndarray) -> np.ndarray:
+    return np.rint(np.clip(rgb, 0, 1) * 255).astype(np.uint8)
+
+
+def _write_png(path: Path, img: np.ndarray) -> None:
+    if img.ndim == 3:
+        img = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)  # OpenCV writes BGR
+    if not cv2.imwrite(str(path), img):
+        raise OSError(f'could not write {path}')
+
+
+def _remove_stale(folder: Path, pattern: str, keep: set) -> None:
+    """Delete PNGs an earlier, larger run left behind (only names this
+    generator writes), so the folders hold exactly the summarised set."""
+    rx = re.compile(pattern)
+    for f in folder.glob('*.png'):
+        if rx.fullmatch(f.name) and f.name not in keep:
+            f.unlink()
+
+
+def _check_size(name: str, size) -> Tuple[int, int]:
+    h, w = (int(v) for v in size)
+    if h < 32 or w < 32:
+        raise ValueError(f'{name} must be at least 32x32, got {h}x{w}')
+    return h, w
+
+
+def make_demo_data(out_dir, seed: int = 0, num_source: int = 48,
+                   num_real_train: int = 48, num_real_val: int = 16,
+                   source_size: Tuple[int, int] = (192, 320),
+                   real_size: Tuple[int, int] = (176, 352),
+                   city_train: str = 'demotown',
+                   city_val: str = 'valville') -> dict:
+    """Write the seeded demo data set under ``out_dir`` (see the module
+    docstring for the layout and the camera model).
+
+    Sizes are ``(height, width)``. Returns a summary (seed, counts, sizes,
+    folders relative to ``out_dir``, the camera model's ranges and the
+    parameters drawn per real image, the label ids), also written to
+    ``out_dir/demo_data.json``.
+    """
+    if seed < 0:
+        raise ValueError(f'seed must be >= 0, got {seed}')
+    counts = dict(source=int(num_source), real_train=int(num_real_train),
+                  real_val=int(num_real_val))
+    if min(counts.values()) < 0:
+        raise ValueError(f'counts must be >= 0, got {counts}')
+    source_size = _check_size('source_size', source_size)
+    real_size = _check_size('real_size', real_size)
+    for city in (city_train, city_val):
+        if not re.fullmatch(r'[A-Za-z0-9-]+', city):
+            # Cityscapes file names are split on '_'.
+            raise ValueError(f'city names must be [A-Za-z0-9-]+, got {city!r}')
+
+    out = Path(out_dir)
+    folders = {
+        'source_images': 'gta5/images', 'source_labels': 'gta5/labels',
+        'real_train_images': f'cityscapes/leftImg8bit/train/{city_train}',
+        'real_train_labels': f'cityscapes/gtFine/train/{city_train}',
+        'real_val_images': f'cityscapes/leftImg8bit/val/{city_val}',
+        'real_val_labels': f'cityscapes/gtFine/val/{city_val}',
+    }
+    for rel in folders.values():
+        (out / rel).mkdir(parents=True, exist_ok=True)
+
+    def rngs(stream: str, i: int):
+        ss = np.random.SeedSequence(seed, spawn_key=(_STREAMS[stream], i))
+        scene, camera = ss.spawn(2)
+        return np.random.default_rng(scene), np.random.default_rng(camera)
+
+    present = set()
+    names = [f'{i:05d}.png' for i in range(counts['source'])]
+    for i, name in enumerate(names):
+        rgb, lbl = render_scene(rngs('source', i)[0], source_size,
+                                SYNTHETIC_STYLE)
+        _write_png(out / folders['source_images'] / name, _to_uint8(rgb))
+        _write_png(out / folders['source_labels'] / name, lbl)
+        present.update(np.unique(lbl).tolist())
+    for key in ('source_images', 'source_labels'):
+        _remove_stale(out / folders[key], r'\d{5}\.png', set(names))
+
+    real_images = []
+    for split, city in (('train', city_train), ('val', city_val)):
+        stem = [f'{city}_{i:06d}_{_FRAME:06d}'
+                for i in range(counts[f'real_{split}'])]
+        for i, base in enumerate(stem):
+            scene_rng, cam_rng = rngs(f'real_{split}', i)
+            rgb, lbl = render_scene(scene_rng, real_size, REAL_STYLE)
+            img, params = apply_camera(rgb, cam_rng)
+            rel = f'{folders[f"real_{split}_images"]}/{base}_leftImg8bit.png'
+            _write_png(out / rel, img)
+            _write_png(out / folders[f'real_{split}_labels']
+                       / f'{base}_gtFine_labelIds.png', lbl)
+            present.update(np.unique(lbl).tolist())
+            real_images.append(dict(file=rel, split=split, camera=params))
+        for kind, suffix in (('images', 'leftImg8bit'),
+                             ('labels', 'gtFine_labelIds')):
+            _remove_stale(out / folders[f'real_{split}_{kind}'],
+                          rf'{re.escape(city)}_\d{{6}}_\d{{6}}_{suffix}\.png',
+                          {f'{b}_{suffix}.png' for b in stem})
+
+    summary = {
+        'generator': 'dakpn_aug.data.demo.make_demo_data',
+        'seed': int(seed),
+        'counts': counts,
+        'sizes_hw': {'source': list(source_size), 'real': list(real_size)},
+        'cities': {'train': city_train, 'val': city_val},
+        'folders': folders,
+        'label_ids': dict(LABEL_IDS),
+        'label_ids_present': sorted(int(v) for v in present),
+        'train_ids': {n: ID_TO_TRAINID[i] for n, i in LABEL_IDS.items()},
+        'camera_model': CAMERA_MODEL,
+        'real_images': real_images,
+    }
+    (out / 'demo_data.json').write_text(json.dumps(summary, indent=2) + '\n')
+    return summary

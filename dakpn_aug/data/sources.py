@@ -1,0 +1,102 @@
+"""Finding images (and their labels) in the dataset layouts users have.
+
+Layouts (``layout='auto'`` recognises them by their folders):
+
+- ``'gta5'``: ``ROOT/images/*.png`` with ``ROOT/labels/*.png`` of the same
+  names (label ids);
+- ``'cityscapes'``: ``ROOT/leftImg8bit/SPLIT/CITY/*_leftImg8bit.png`` with
+  ``ROOT/gtFine/SPLIT/CITY/*_gtFine_labelIds.png``;
+- ``'folder'``: every image below ``ROOT`` (recursive), no labels.
+
+Every problem (missing or empty folder, unreadable image) raises one
+:class:`~dakpn_aug.errors.DAKPNInputError` naming the path.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional, Union
+
+import cv2
+import numpy as np
+
+from ..errors import DAKPNInputError
+
+IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
+LAYOUTS = ('auto', 'gta5', 'cityscapes', 'folder')
+
+
+def detect_layout(root: Union[str, Path]) -> str:
+    root = Path(root)
+    if (root / 'images').is_dir() and (root / 'labels').is_dir():
+        return 'gta5'
+    if (root / 'leftImg8bit').is_dir():
+        return 'cityscapes'
+    return 'folder'
+
+
+def _check_dir(path: Path, what: str) -> None:
+    if not path.exists():
+        raise DAKPNInputError(f'{what} folder does not exist: {path}')
+    if not path.is_dir():
+        raise DAKPNInputError(f'{what} is not a folder: {path}')
+
+
+def list_images(root: Union[str, Path],
+                layout: str = 'auto',
+                split: Optional[str] = 'train') -> List[Path]:
+    """Sorted image files of a dataset root in one of :data:`LAYOUTS`."""
+    root = Path(root)
+    _check_dir(root, 'dataset')
+    if layout not in LAYOUTS:
+        raise ValueError(f'layout must be one of {LAYOUTS}, got {layout!r}')
+    if layout == 'auto':
+        layout = detect_layout(root)
+    if layout == 'gta5':
+        folder = root / 'images'
+        _check_dir(folder, 'GTA5 images')
+        files = [p for p in folder.iterdir()
+                 if p.suffix.lower() in IMAGE_SUFFIXES]
+    elif layout == 'cityscapes':
+        folder = root / 'leftImg8bit' / split if split else root / 'leftImg8bit'
+        _check_dir(folder, f'Cityscapes leftImg8bit/{split or ""}')
+        files = list(folder.rglob('*_leftImg8bit.png'))
+    else:
+        folder = root
+        files = [p for p in root.rglob('*')
+                 if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+    if not files:
+        raise DAKPNInputError(
+            f'no images found in {folder} (layout {layout!r}; expected '
+            f'{_EXPECT[layout]})')
+    return sorted(files)
+
+
+_EXPECT = {
+    'gta5': 'images/*.png',
+    'cityscapes': 'leftImg8bit/SPLIT/CITY/*_leftImg8bit.png',
+    'folder': f'files ending in {", ".join(IMAGE_SUFFIXES)}',
+}
+
+
+def read_rgb(path: Union[str, Path]) -> np.ndarray:
+    """Read an image file as HxWx3 uint8 RGB (clear error if unreadable)."""
+    path = Path(path)
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        if not path.exists():
+            raise DAKPNInputError(f'image does not exist: {path}')
+        raise DAKPNInputError(f'cannot read image (corrupt or not an image): '
+                              f'{path}')
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def read_label(path: Union[str, Path]) -> np.ndarray:
+    """Read a single-channel uint8 label map (clear error if unreadable)."""
+    path = Path(path)
+    lbl = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if lbl is None:
+        raise DAKPNInputError(f'cannot read label map: {path}')
+    if lbl.ndim != 2 or lbl.dtype != np.uint8:
+        raise DAKPNInputError(f'label map must be single-channel uint8, got '
+                              f'{lbl.dtype} {lbl.shape}: {path}')
+    return lbl

@@ -1,0 +1,57 @@
+# DA-KPN on the embedded demo data, sized for a 2-core CPU (~5 min).
+# tools/train_dakpn.py --source-root/--target-root/--encoder-checkpoint
+# override the three paths below; make demo passes all three.
+_base_ = ['../_base_/dakpn_runtime.py']
+
+source_root = 'work_dirs/demo/data/gta5'
+target_root = 'work_dirs/demo/data/cityscapes'
+encoder_checkpoint = None  # work_dirs/demo/encoder/encoder.pth in make demo
+low_res = (96, 160)
+
+model = dict(
+    type='DAKPN',
+    encoder=dict(
+        segmentor='fcn_tiny', checkpoint=encoder_checkpoint,
+        input_size=low_res),
+    kpn=dict(kernel_size=3, input_transform='logits'),
+    discriminator=dict(base_channels=32, num_layers=3, norm='instance'),
+    loss_weights=dict(gan_patch=1.0, gan_lowres=1.0, identity=1.0),
+    gan_mode='alternating',
+    noise=dict(mode='fixed', seed=0),
+    lowres_mode='approx',
+    feature_cache_size=512,
+    data_preprocessor=dict(type='BaseDataPreprocessor'))
+
+train_dataloader = dict(
+    batch_size=8,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='InfiniteSampler', shuffle=True),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(
+        type='UnpairedTranslationDataset',
+        source_root=source_root,
+        target_root=target_root,
+        target_split='train',
+        low_res=low_res,
+        # Demo images are small (192x320): patches of 1/4 instead of 1/8 so
+        # the PatchGAN sees more than one receptive field.
+        patch_scale=4,
+        seed=0))
+
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=1200)
+optim_wrapper = dict(
+    constructor='MultiOptimWrapperConstructor',
+    kpn=dict(optimizer=dict(type='Adam', lr=2e-3, betas=(0.5, 0.999))),
+    discriminator=dict(optimizer=dict(type='Adam', lr=2e-4,
+                                      betas=(0.5, 0.999))))
+
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=400,
+                    max_keep_ckpts=2),
+    sampler_seed=dict(type='DistSamplerSeedHook'))
+custom_hooks = [dict(type='DAKPNVisualizationHook', interval=400,
+                     num_samples=2)]

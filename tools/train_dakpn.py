@@ -1,0 +1,160 @@
+#!/usr/bin/env python
+"""Train DA-KPN with an mmengine Runner and export the translator bundle.
+
+Usage:
+    python tools/train_dakpn.py CONFIG [--work-dir DIR] [--source-root DIR]
+        [--target-root DIR] [--encoder-checkpoint PATH] [--max-iters N]
+        [--resume] [--seed S] [--cfg-options KEY=VALUE ...]
+        [--launcher none|pytorch]
+
+    # two processes (CPU with gloo, or two GPUs with nccl):
+    torchrun --nproc_per_node=2 tools/train_dakpn.py CONFIG --launcher pytorch
+
+``--source-root`` is a GTA5-layout folder (images/, labels/) or any image
+folder; ``--target-root`` a Cityscapes-layout folder (leftImg8bit/train) or
+any image folder. ``--encoder-checkpoint`` is the ``encoder.pth`` written by
+``tools/train_encoder.py`` (or any mmseg checkpoint of the encoder config).
+
+At the end the run writes ``DIR/dakpn_bundle.pth``, the file that
+``DAKPNTranslator.from_checkpoint``, the mmseg transform and the
+albumentations transform load. ``--resume`` continues from the last
+checkpoint in DIR (iteration, optimizers, data order): only checkpoints
+inside DIR are trusted for full unpickling; everything else loads with
+``weights_only=True``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import os.path as osp
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import dakpn_aug  # noqa: E402,F401  (mmcv.ops stand-in before mmseg)
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description='Train DA-KPN')
+    ap.add_argument('config', help='training config file')
+    ap.add_argument('--work-dir', help='where logs, checkpoints, pictures '
+                    'and the bundle go (default work_dirs/CONFIG_NAME)')
+    ap.add_argument('--source-root', help='synthetic (source) dataset root')
+    ap.add_argument('--target-root', help='real (target) dataset root')
+    ap.add_argument('--encoder-checkpoint', help='pretrained encoder weights')
+    ap.add_argument('--max-iters', type=int, help='override iterations')
+    ap.add_argument('--resume', action='store_true',
+                    help='resume from the last checkpoint in the work dir')
+    ap.add_argument('--seed', type=int, help='random seed (model, sampling)')
+    ap.add_argument('--cfg-options', nargs='+', default=None,
+                    help='override config entries, KEY=VALUE (mmengine '
+                    'DictAction syntax)')
+    ap.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                    default='none')
+    ap.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = ap.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def _fail(msg: str) -> None:
+    raise SystemExit(f'train_dakpn: error: {msg}')
+
+
+def build_config(args):
+    import torch
+    from mmengine.config import Config, DictAction
+
+    if not osp.isfile(args.config):
+        _fail(f'config file not found: {args.config}')
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        opts = {}
+        action = DictAction(option_strings=[], dest='o')
+        ns = argparse.Namespace()
+        action(None, ns, args.cfg_options)
+        opts = ns.o
+        cfg.merge_from_dict(opts)
+    cfg.launcher = args.launcher
+    if args.work_dir:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    ds = cfg.train_dataloader.dataset
+    if args.source_root:
+        ds.source_root = args.source_root
+    if args.target_root:
+        ds.target_root = args.target_root
+    for key in ('source_root', 'target_root'):
+        if not osp.isdir(ds[key]):
+            _fail(f'{key.replace("_", " ")} folder does not exist: '
+                  f'{ds[key]} (pass --{key.replace("_", "-")})')
+    if args.encoder_checkpoint:
+        cfg.model.encoder.checkpoint = args.encoder_checkpoint
+    ckpt = cfg.model.encoder.get('checkpoint')
+    if ckpt and not osp.isfile(ckpt):
+        _fail(f'encoder checkpoint not found: {ckpt}')
+    if not ckpt:
+        print('train_dakpn: warning: no encoder checkpoint; the encoder is '
+              'randomly initialised (pretrain one with '
+              'tools/train_encoder.py)', file=sys.stderr)
+    if args.max_iters is not None:
+        cfg.train_cfg.max_iters = args.max_iters
+        for hook in cfg.get('custom_hooks', []):
+            if 'interval' in hook:
+                hook['interval'] = min(hook['interval'], args.max_iters)
+        ck = cfg.default_hooks.get('checkpoint')
+        if ck is not None:
+            ck['interval'] = min(ck['interval'], args.max_iters)
+    if args.seed is not None:
+        cfg.randomness = dict(cfg.get('randomness', {}), seed=args.seed)
+        ds.seed = args.seed
+    cfg.resume = bool(args.resume)
+    if not torch.cuda.is_available():
+        cfg.env_cfg.dist_cfg = dict(backend='gloo')
+        # Threads per process: share the cores between DDP processes.
+        world = int(os.environ.get('WORLD_SIZE', '1'))
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+    if args.launcher != 'none':
+        cfg.model_wrapper_cfg = dict(
+            type='MMSeparateDistributedDataParallel',
+            broadcast_buffers=False, find_unused_parameters=False)
+    return cfg
+
+
+def export_bundle(runner, cfg) -> Path:
+    model = runner.model
+    model = getattr(model, 'module', model)
+    path = Path(cfg.work_dir) / 'dakpn_bundle.pth'
+    model.to_translator().save(path, extra_meta=dict(
+        iterations=int(runner.iter), config=osp.basename(cfg.filename),
+        seed=cfg.randomness.get('seed')))
+    return path
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    import dakpn_aug.mmseg  # noqa: F401  (registers DAKPN & co.)
+    from mmengine.dist import is_main_process
+    from mmengine.runner import Runner
+
+    from dakpn_aug.engine import trust_checkpoints_under
+
+    cfg = build_config(args)
+    os.makedirs(cfg.work_dir, exist_ok=True)
+    trust_checkpoints_under(cfg.work_dir)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    if is_main_process():
+        path = export_bundle(runner, cfg)
+        runner.logger.info(f'DA-KPN bundle written to {path}')
+        print(f'bundle: {path}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
