@@ -123,7 +123,25 @@ def build_config(args):
         cfg.model_wrapper_cfg = dict(
             type='MMSeparateDistributedDataParallel',
             broadcast_buffers=False, find_unused_parameters=False)
+        if not torch.cuda.is_available():
+            # mmengine defaults device_ids to [LOCAL_RANK], which DDP
+            # rejects for CPU modules.
+            cfg.model_wrapper_cfg['device_ids'] = None
     return cfg
+
+
+def init_cpu_distributed(launcher: str) -> None:
+    """Start the gloo process group ourselves on CPU-only machines.
+
+    mmengine 0.10.7's ``init_dist('pytorch')`` calls
+    ``torch.cuda.set_device`` unconditionally, which fails without CUDA; the
+    Runner skips its own initialisation when a group already exists.
+    """
+    import torch
+    import torch.distributed as dist
+    if launcher == 'pytorch' and not torch.cuda.is_available() and \
+            not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
 
 
 def export_bundle(runner, cfg) -> Path:
@@ -145,9 +163,15 @@ def main(argv=None) -> int:
     from dakpn_aug.engine import trust_checkpoints_under
 
     cfg = build_config(args)
+    init_cpu_distributed(args.launcher)
     os.makedirs(cfg.work_dir, exist_ok=True)
     trust_checkpoints_under(cfg.work_dir)
     runner = Runner.from_cfg(cfg)
+    import torch
+    runner.logger.info(
+        f'DA-KPN training on {runner.world_size} process(es), '
+        f'{"CUDA" if torch.cuda.is_available() else "CPU"}, '
+        f'{cfg.train_cfg.max_iters} iterations, work dir {cfg.work_dir}')
     runner.train()
     if is_main_process():
         path = export_bundle(runner, cfg)

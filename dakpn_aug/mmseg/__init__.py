@@ -14,6 +14,10 @@ from .. import _mmcv_ops  # noqa: F401  (installed by dakpn_aug/__init__)
 from mmseg.registry import (DATASETS, HOOKS, MODELS,  # noqa: E402
                             OPTIM_WRAPPER_CONSTRUCTORS)
 
+from ..data.seg_datasets import (CelebAMaskHQDataset,  # noqa: E402
+                                 CityscapesLabelIdsDataset,
+                                 FaceSyntheticsDataset, GTA5Dataset,
+                                 ImageFolderSegDataset)
 from ..data.unpaired import UnpairedTranslationDataset  # noqa: E402
 from ..engine import (DAKPNVisualizationHook,  # noqa: E402
                       MultiOptimWrapperConstructor)
@@ -30,7 +34,9 @@ def _register(registry, classes) -> None:
 
 _register(MODELS, (KernelPredictionNet, PatchDiscriminator, SemanticEncoder,
                    DAKPN))
-_register(DATASETS, (UnpairedTranslationDataset, ))
+_register(DATASETS, (UnpairedTranslationDataset, GTA5Dataset,
+                     CityscapesLabelIdsDataset, ImageFolderSegDataset,
+                     FaceSyntheticsDataset, CelebAMaskHQDataset))
 _register(OPTIM_WRAPPER_CONSTRUCTORS, (MultiOptimWrapperConstructor, ))
 _register(HOOKS, (DAKPNVisualizationHook, ))
 

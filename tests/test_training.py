@@ -1,0 +1,316 @@
+"""DA-KPN training: unpaired dataset, train_step, Runner, resume, DDP."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dakpn_aug import DAKPNInputError, DAKPNTranslator
+from dakpn_aug import functional as DF
+from dakpn_aug.data.demo import make_demo_data
+from dakpn_aug.data.unpaired import UnpairedTranslationDataset
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / 'mmseg_configs' / 'demo' / 'dakpn_demo.py'
+# Small and fast: 2 samples a batch, no workers, a small discriminator.
+TINY = ['train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False',
+        'model.discriminator.base_channels=8',
+        'model.feature_cache_size=0', 'default_hooks.logger.interval=1',
+        'train_dataloader.dataset.max_source=None']
+
+
+@pytest.fixture(scope='module')
+def demo_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp('demo')
+    make_demo_data(root, seed=1, num_source=6, num_real_train=4,
+                   num_real_val=2, source_size=(96, 160),
+                   real_size=(112, 192))
+    return root
+
+
+def dataset(demo_data, **kw):
+    args = dict(source_root=demo_data / 'gta5',
+                target_root=demo_data / 'cityscapes', patch_scale=4,
+                length=100, seed=3)
+    args.update(kw)
+    return UnpairedTranslationDataset(**args)
+
+
+# ------------------------------------------------------------- dataset
+
+def test_unpaired_sample_layout_and_box(demo_data):
+    ds = dataset(demo_data)
+    s = ds[5]
+    m = DF.BLUR_MARGIN
+    assert s['source_low'].shape == (3, 96, 160)
+    assert s['real_low'].shape == (3, 96, 160)
+    assert s['source_patch'].shape == (3, 24 + 2 * m, 40 + 2 * m)
+    assert s['real_patch'].shape == (3, 24, 40)  # same size, other domain
+    assert s['full_size'].tolist() == [96, 160]
+    t, l, h, w = s['box'].tolist()
+    assert (h, w) == (24 + 2 * m, 40 + 2 * m)
+    # The patch is exactly that window of the replicate-padded source.
+    from dakpn_aug.data.sources import read_rgb
+    src = read_rgb(ds.source_files[s['index']])
+    padded = np.pad(src, ((m, m), (m, m), (0, 0)), mode='edge')
+    expect = padded[t + m:t + m + h, l + m:l + m + w]
+    got = (s['source_patch'].permute(1, 2, 0).numpy() * 255).round()
+    assert np.array_equal(got.astype(np.uint8), expect)
+    for k in ('source_low', 'source_patch', 'real_patch', 'real_low'):
+        assert 0 <= s[k].min() and s[k].max() <= 1
+
+
+def test_unpaired_sampling_is_a_function_of_seed_and_index(demo_data):
+    a, b = dataset(demo_data), dataset(demo_data)
+    for i in (0, 7, 42):
+        for k, v in a[i].items():
+            assert torch.equal(torch.as_tensor(v), torch.as_tensor(b[i][k]))
+    assert not torch.equal(a[0]['source_patch'], a[1]['source_patch'])
+    c = dataset(demo_data, seed=4)
+    assert not all(torch.equal(torch.as_tensor(a[i]['box']),
+                               torch.as_tensor(c[i]['box']))
+                   for i in range(5))
+
+
+def test_unpaired_resizes_sources_and_targets(demo_data):
+    ds = dataset(demo_data, source_size=(120, 200), target_size=(80, 160),
+                 patch_scale=5)
+    s = ds[0]
+    assert s['full_size'].tolist() == [120, 200]
+    assert s['real_patch'].shape == (3, 24, 40)
+
+
+def test_unpaired_bad_inputs(demo_data, tmp_path):
+    with pytest.raises(DAKPNInputError, match='does not exist'):
+        dataset(demo_data, source_root=tmp_path / 'missing')
+    (tmp_path / 'empty').mkdir()
+    with pytest.raises(DAKPNInputError, match='no images found'):
+        dataset(demo_data, target_root=tmp_path / 'empty')
+    bad = tmp_path / 'bad'
+    bad.mkdir()
+    (bad / 'broken.png').write_bytes(b'not a png')
+    with pytest.raises(DAKPNInputError, match='broken.png'):
+        dataset(demo_data, source_root=bad)
+    small = tmp_path / 'small'
+    small.mkdir()
+    import cv2
+    cv2.imwrite(str(small / 'a.png'), np.zeros((10, 10, 3), np.uint8))
+    ds = dataset(demo_data, target_root=small)
+    with pytest.raises(DAKPNInputError, match='smaller than'):
+        ds[0]
+
+
+# --------------------------------------------------------------- model
+
+@pytest.fixture(scope='module')
+def model_and_optim():
+    import dakpn_aug.mmseg  # noqa: F401
+    from mmengine.config import ConfigDict
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+
+    from dakpn_aug.engine import MultiOptimWrapperConstructor
+    init_default_scope('mmseg')
+    torch.manual_seed(0)
+    model = MODELS.build(ConfigDict(
+        type='DAKPN', encoder=dict(segmentor='fcn_tiny'),
+        discriminator=dict(base_channels=8, norm='instance'),
+        data_preprocessor=dict(type='BaseDataPreprocessor')))
+    model.init_weights()
+    optim = MultiOptimWrapperConstructor(dict(
+        kpn=dict(optimizer=dict(type='Adam', lr=1e-2)),
+        discriminator=dict(optimizer=dict(type='Adam', lr=1e-3))))(model)
+    return model, optim
+
+
+def batch(demo_data, n=2, **kw):
+    ds = dataset(demo_data, **kw)
+    from torch.utils.data import default_collate
+    return default_collate([ds[i] for i in range(n)])
+
+
+def test_train_step_updates_kpn_and_discriminator_only(demo_data,
+                                                       model_and_optim):
+    model, optim = model_and_optim
+    enc_before = {k: v.clone() for k, v in model.encoder.state_dict().items()}
+    kpn_before = model.kpn.conv.weight.clone()
+    d_before = next(model.discriminator.parameters()).clone()
+    data = batch(demo_data)
+    logs = model.train_step(data, optim)
+    for key in ('loss_d_patch', 'loss_d_lowres', 'loss_g_patch',
+                'loss_g_lowres', 'loss_identity', 'd_acc_real', 'd_acc_fake',
+                'param_sigma_mean', 'param_noise_mean'):
+        assert key in logs and torch.isfinite(logs[key]), key
+    assert 0 <= float(logs['d_acc_real']) <= 1
+    assert not torch.equal(model.kpn.conv.weight, kpn_before)
+    assert not torch.equal(next(model.discriminator.parameters()), d_before)
+    for k, v in model.encoder.state_dict().items():
+        assert torch.equal(v, enc_before[k]), k  # frozen, BN stats too
+    # Discriminator's requires_grad is restored after the KPN step.
+    assert all(p.requires_grad for p in model.discriminator.parameters())
+
+
+def test_grad_reversal_variant_runs(demo_data, model_and_optim):
+    model, optim = model_and_optim
+    model.gan_mode = 'grad_reversal'
+    try:
+        before = model.kpn.conv.bias.clone()
+        logs = model.train_step(batch(demo_data), optim)
+        assert torch.isfinite(logs['loss'])
+        assert not torch.equal(model.kpn.conv.bias, before)
+    finally:
+        model.gan_mode = 'alternating'
+
+
+def test_patch_translation_equals_whole_image_translation(demo_data,
+                                                          model_and_optim):
+    model, _ = model_and_optim
+    with torch.no_grad():
+        torch.nn.init.normal_(model.kpn.conv.weight, std=0.05)
+        model.kpn.conv.bias.copy_(torch.tensor(
+            [0, -.3, -.2, 0, 0, -.05, 1.5, 1.5, 1.5, .05, .05, .05]))
+    ds = dataset(demo_data)
+    from dakpn_aug.data.sources import read_rgb
+    for i in (0, 3, 11):
+        s = ds[i]
+        src = torch.from_numpy(read_rgb(ds.source_files[s['index']])).permute(
+            2, 0, 1)[None].float() / 255
+        with torch.no_grad():
+            params = model.predict_params(model.encode(s['source_low'][None]))
+            whole = DF.translate(src, params,
+                                 noise=model.fixed_noise(96, 160, 'cpu'))
+            patch = model.translate_patches(params, s['source_patch'][None],
+                                            s['box'][None],
+                                            s['full_size'][None])
+        t, l, h, w = s['box'].tolist()
+        m = DF.BLUR_MARGIN
+        ref = whole[..., t + m:t + h - m, l + m:l + w - m]
+        torch.testing.assert_close(patch, ref, atol=1e-5, rtol=0)
+
+
+def test_ablation_switches(model_and_optim):
+    model, _ = model_and_optim
+    logits = torch.randn(1, 19, 12, 20)
+    with torch.no_grad():
+        torch.nn.init.normal_(model.kpn.conv.weight, std=0.5)
+        model.ablation = dict(blur=False, noise=False, affine=True)
+        p = model.predict_params(logits)
+        assert (p[:, 6:12] == 0).all() and not (p[:, 0:3] == 1).all()
+        model.ablation = dict(blur=True, noise=True, affine=False)
+        p = model.predict_params(logits)
+        assert (p[:, 0:3] == 1).all() and (p[:, 3:6] == 0).all()
+        tr = model.to_translator()
+        exported = tr.predict_params(torch.rand(1, 3, 96, 160))
+        assert (exported[:, 0:3] == 1).all() and (exported[:, 3:6] == 0).all()
+    model.ablation = dict(blur=True, noise=True, affine=True)
+    with pytest.raises(ValueError, match='ablation'):
+        type(model)(encoder=dict(segmentor='fcn_tiny'),
+                    ablation=dict(colour=False))
+
+
+# --------------------------------------------------------------- runner
+
+def run_tool(args, timeout=600, env=None):
+    res = subprocess.run(args, capture_output=True, text=True,
+                         timeout=timeout, cwd=ROOT,
+                         env=dict(os.environ, **(env or {})))
+    assert res.returncode == 0, (res.stdout[-3000:], res.stderr[-5000:])
+    return res
+
+
+def train(demo_data, work_dir, iters, *extra, opts=()):
+    return run_tool([
+        sys.executable, 'tools/train_dakpn.py', str(CONFIG), '--work-dir',
+        str(work_dir), '--source-root', str(demo_data / 'gta5'),
+        '--target-root', str(demo_data / 'cityscapes'), '--max-iters',
+        str(iters), '--seed', '5', *extra, '--cfg-options', *TINY, *opts
+    ])
+
+
+def test_train_dakpn_end_to_end_writes_bundle_and_pictures(demo_data,
+                                                           tmp_path):
+    res = train(demo_data, tmp_path / 'run', 3,
+                opts=['custom_hooks.0.interval=2'])
+    bundle = tmp_path / 'run' / 'dakpn_bundle.pth'
+    assert bundle.is_file() and f'bundle: {bundle}' in res.stdout
+    tr = DAKPNTranslator.from_checkpoint(bundle)
+    assert tr.bundle_meta['extra']['iterations'] == 3
+    pics = sorted((tmp_path / 'run' / 'vis').glob('*.png'))
+    assert [p.name for p in pics] == ['iter_000002.png', 'iter_000003.png']
+    log = next((tmp_path / 'run').rglob('*.log')).read_text()
+    assert 'eta:' in log and 'loss_identity' in log and 'd_acc_real' in log
+    # export_bundle.py makes the same bundle from the run's checkpoint.
+    out = tmp_path / 'exported.pth'
+    run_tool([sys.executable, 'tools/export_bundle.py',
+              str(tmp_path / 'run' / 'dakpn_demo.py'),
+              str(tmp_path / 'run' / 'iter_3.pth'), '--out', str(out),
+              '--trust'])
+    exp = DAKPNTranslator.from_checkpoint(out)
+    x = torch.rand(1, 3, 96, 160)
+    assert torch.equal(exp.translate_batch(x), tr.translate_batch(x))
+
+
+def test_export_bundle_refuses_to_unpickle_without_trust(demo_data,
+                                                         tmp_path):
+    train(demo_data, tmp_path / 'run', 1)
+    res = subprocess.run([sys.executable, 'tools/export_bundle.py',
+                          str(tmp_path / 'run' / 'dakpn_demo.py'),
+                          str(tmp_path / 'run' / 'iter_1.pth')],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode != 0 and '--trust' in res.stderr
+
+
+def test_resume_after_interruption_matches_uninterrupted_run(demo_data,
+                                                             tmp_path):
+    ck = ['default_hooks.checkpoint.interval=2']
+    train(demo_data, tmp_path / 'full', 4, opts=ck)
+    # The interrupted run stops after iteration 2, whose checkpoint is the
+    # last thing it wrote (as after a kill), then resumes to 4.
+    train(demo_data, tmp_path / 'part', 2, opts=ck)
+    assert (tmp_path / 'part' / 'iter_2.pth').is_file()
+    res = train(demo_data, tmp_path / 'part', 4, '--resume', opts=ck)
+    log = next(p for p in sorted((tmp_path / 'part').rglob('*.log'))
+               if 'resumed' in p.read_text().lower() or 'Advance' in
+               p.read_text())
+    assert 'Advance dataloader 2 steps' in log.read_text()
+    a = torch.load(tmp_path / 'full' / 'dakpn_bundle.pth', weights_only=True)
+    b = torch.load(tmp_path / 'part' / 'dakpn_bundle.pth', weights_only=True)
+    for k in a['kpn']:
+        torch.testing.assert_close(a['kpn'][k], b['kpn'][k], atol=1e-6,
+                                   rtol=1e-5)
+    assert not torch.equal(a['kpn']['conv.bias'], torch.zeros(12))
+    assert res.returncode == 0
+
+
+def test_train_dakpn_clear_errors(demo_data, tmp_path):
+    res = subprocess.run([sys.executable, 'tools/train_dakpn.py', str(CONFIG),
+                          '--source-root', str(tmp_path / 'nope'),
+                          '--target-root', str(demo_data / 'cityscapes')],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode != 0
+    assert 'source root folder does not exist' in res.stderr
+    res = subprocess.run([sys.executable, 'tools/train_dakpn.py', str(CONFIG),
+                          '--source-root', str(demo_data / 'gta5'),
+                          '--target-root', str(demo_data / 'cityscapes'),
+                          '--encoder-checkpoint', str(tmp_path / 'x.pth')],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert 'encoder checkpoint not found' in res.stderr
+
+
+def test_ddp_on_cpu_with_torchrun(demo_data, tmp_path):
+    torchrun = Path(sys.executable).with_name('torchrun')
+    res = run_tool([
+        str(torchrun), '--standalone', '--nproc_per_node=2',
+        'tools/train_dakpn.py', str(CONFIG), '--work-dir',
+        str(tmp_path / 'ddp'), '--source-root', str(demo_data / 'gta5'),
+        '--target-root', str(demo_data / 'cityscapes'), '--max-iters', '2',
+        '--launcher', 'pytorch', '--cfg-options', *TINY
+    ], timeout=900, env={'OMP_NUM_THREADS': '1'})
+    assert (tmp_path / 'ddp' / 'dakpn_bundle.pth').is_file()
+    log = next((tmp_path / 'ddp').rglob('*.log')).read_text()
+    assert 'Distributed training: True' in log
+    assert 'DA-KPN training on 2 process(es), CPU' in log
