@@ -6,6 +6,9 @@ Layouts (``layout='auto'`` recognises them by their folders):
   names (label ids);
 - ``'cityscapes'``: ``ROOT/leftImg8bit/SPLIT/CITY/*_leftImg8bit.png`` with
   ``ROOT/gtFine/SPLIT/CITY/*_gtFine_labelIds.png``;
+- ``'facesynthetics'``: ``ROOT/000000.png`` with ``ROOT/000000_seg.png``;
+- ``'celebamask_hq'``: ``ROOT/CelebA-HQ-img/*.jpg`` (labels in
+  ``ROOT/CelebAMask-HQ-label/*.png``);
 - ``'folder'``: every image below ``ROOT`` (recursive), no labels.
 
 Every problem (missing or empty folder, unreadable image) raises one
@@ -22,7 +25,8 @@ import numpy as np
 from ..errors import DAKPNInputError
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
-LAYOUTS = ('auto', 'gta5', 'cityscapes', 'folder')
+LAYOUTS = ('auto', 'gta5', 'cityscapes', 'facesynthetics', 'celebamask_hq',
+           'folder')
 
 
 def detect_layout(root: Union[str, Path]) -> str:
@@ -31,6 +35,10 @@ def detect_layout(root: Union[str, Path]) -> str:
         return 'gta5'
     if (root / 'leftImg8bit').is_dir():
         return 'cityscapes'
+    if (root / 'CelebA-HQ-img').is_dir():
+        return 'celebamask_hq'
+    if next(root.glob('*_seg.png'), None) is not None:
+        return 'facesynthetics'
     return 'folder'
 
 
@@ -60,6 +68,15 @@ def list_images(root: Union[str, Path],
         folder = root / 'leftImg8bit' / split if split else root / 'leftImg8bit'
         _check_dir(folder, f'Cityscapes leftImg8bit/{split or ""}')
         files = list(folder.rglob('*_leftImg8bit.png'))
+    elif layout == 'facesynthetics':
+        folder = root
+        files = [p for p in root.glob('*.png')
+                 if not p.stem.endswith('_seg')]
+    elif layout == 'celebamask_hq':
+        folder = root / 'CelebA-HQ-img'
+        _check_dir(folder, 'CelebAMask-HQ CelebA-HQ-img')
+        files = [p for p in folder.iterdir()
+                 if p.suffix.lower() in IMAGE_SUFFIXES]
     else:
         folder = root
         files = [p for p in root.rglob('*')
@@ -74,6 +91,8 @@ def list_images(root: Union[str, Path],
 _EXPECT = {
     'gta5': 'images/*.png',
     'cityscapes': 'leftImg8bit/SPLIT/CITY/*_leftImg8bit.png',
+    'facesynthetics': '000000.png beside 000000_seg.png',
+    'celebamask_hq': 'CelebA-HQ-img/*.jpg',
     'folder': f'files ending in {", ".join(IMAGE_SUFFIXES)}',
 }
 

@@ -1,0 +1,60 @@
+"""Every shipped DA-KPN config parses and builds; face layouts load."""
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize('name', [
+    'dakpn_fcn-r50_gta2cityscapes-720x1280.py',
+    'dakpn_fcn-r50_facesynthetics2celebamaskhq-512x512.py',
+    'demo/dakpn_demo.py',
+])
+def test_dakpn_configs_build(name):
+    import dakpn_aug.mmseg  # noqa: F401
+    from mmengine.config import Config, ConfigDict
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+    init_default_scope('mmseg')
+    cfg = Config.fromfile(str(ROOT / 'mmseg_configs' / name))
+    model = MODELS.build(ConfigDict(cfg.model))
+    assert model.kpn.num_classes == model.encoder.num_classes
+    if 'face' in name:
+        from dakpn_aug.data.face_labels import FACE_CLASSES
+        assert model.encoder.num_classes == len(FACE_CLASSES)
+        assert tuple(model.class_names) == tuple(FACE_CLASSES)
+    if 'gta2cityscapes' in name:  # the paper's settings
+        assert cfg.train_dataloader.batch_size == 8
+        assert cfg.train_cfg.max_iters == 100000
+        assert cfg.optim_wrapper.kpn.optimizer.lr == 1e-4
+        assert cfg.train_dataloader.dataset.patch_scale == 8
+        assert model.encoder.input_size == (96, 160)
+        assert model.encoder.segmentor_cfg['backbone']['depth'] == 50
+
+
+def test_unpaired_dataset_reads_face_layouts(tmp_path):
+    from dakpn_aug.data.unpaired import UnpairedTranslationDataset
+    fs = tmp_path / 'facesynthetics'
+    fs.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(fs / f'{i:06d}.png'),
+                    np.full((64, 64, 3), 40 * i, np.uint8))
+        cv2.imwrite(str(fs / f'{i:06d}_seg.png'), np.ones((64, 64), np.uint8))
+    cel = tmp_path / 'celeba'
+    (cel / 'CelebA-HQ-img').mkdir(parents=True)
+    for i in range(2):
+        cv2.imwrite(str(cel / 'CelebA-HQ-img' / f'{i}.jpg'),
+                    np.full((80, 80, 3), 200, np.uint8))
+    ds = UnpairedTranslationDataset(fs, cel, low_res=(32, 32), patch_scale=2,
+                                    target_size=(64, 64))
+    assert [p.name for p in ds.source_files] == ['000000.png', '000001.png',
+                                                 '000002.png']
+    assert len(ds.target_files) == 2
+    s = ds[0]
+    assert s['source_patch'].shape[-2:] == (32 + 24, 32 + 24)
+    assert torch.allclose(s['real_patch'], torch.full_like(s['real_patch'],
+                                                           200 / 255), atol=0.02)
