@@ -7,12 +7,13 @@ on mmcv-lite installs) and registers:
   ``SemanticEncoder``, ``DAKPN``;
 - ``DATASETS``: ``UnpairedTranslationDataset``;
 - ``OPTIM_WRAPPER_CONSTRUCTORS``: ``MultiOptimWrapperConstructor``;
-- ``HOOKS``: ``DAKPNVisualizationHook``.
+- ``HOOKS``: ``DAKPNVisualizationHook``;
+- ``TRANSFORMS``: ``DAKPNTranslate``.
 """
 from .. import _mmcv_ops  # noqa: F401  (installed by dakpn_aug/__init__)
 
 from mmseg.registry import (DATASETS, HOOKS, MODELS,  # noqa: E402
-                            OPTIM_WRAPPER_CONSTRUCTORS)
+                            OPTIM_WRAPPER_CONSTRUCTORS, TRANSFORMS)
 
 from ..data.seg_datasets import (CelebAMaskHQDataset,  # noqa: E402
                                  CityscapesLabelIdsDataset,
@@ -24,6 +25,7 @@ from ..engine import (DAKPNVisualizationHook,  # noqa: E402
 from ..models import (KernelPredictionNet, PatchDiscriminator,  # noqa: E402
                       SemanticEncoder)
 from ..models.dakpn import DAKPN  # noqa: E402
+from .transforms import DAKPNTranslate  # noqa: E402
 
 
 def _register(registry, classes) -> None:
@@ -39,7 +41,8 @@ _register(DATASETS, (UnpairedTranslationDataset, GTA5Dataset,
                      FaceSyntheticsDataset, CelebAMaskHQDataset))
 _register(OPTIM_WRAPPER_CONSTRUCTORS, (MultiOptimWrapperConstructor, ))
 _register(HOOKS, (DAKPNVisualizationHook, ))
+_register(TRANSFORMS, (DAKPNTranslate, ))
 
-__all__ = ['DAKPN', 'DAKPNVisualizationHook', 'KernelPredictionNet',
+__all__ = ['DAKPN', 'DAKPNTranslate', 'DAKPNVisualizationHook', 'KernelPredictionNet',
            'MultiOptimWrapperConstructor', 'PatchDiscriminator',
            'SemanticEncoder', 'UnpairedTranslationDataset']

@@ -1,0 +1,102 @@
+"""``DAKPN``: DA-KPN as an albumentations 2.x transform.
+
+    import albumentations as A
+    from dakpn_aug.albumentations import DAKPN
+
+    aug = A.Compose([DAKPN('dakpn_bundle.pth', p=1.0), A.HorizontalFlip()],
+                    seed=0)
+    out = aug(image=image, mask=mask)   # mask untouched by DAKPN
+
+Images are RGB (albumentations' convention), uint8 or float32 in [0, 1].
+The noise field is drawn from the Compose seed (same seed, same images);
+``images=`` batches are translated in one call.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal, Optional
+
+import numpy as np
+import torch
+from albumentations.core.transforms_interface import ImageOnlyTransform
+from pydantic import Field
+
+from .errors import DAKPNInputError
+from .runtime import get_translator
+
+
+class DAKPN(ImageOnlyTransform):
+    """Translate synthetic images with a trained DA-KPN bundle.
+
+    Args:
+        checkpoint: path of the translator bundle.
+        device: where the translator runs (``'cpu'`` inside DataLoader
+            workers).
+        noise: ``'seeded'`` (default): a fresh noise field per call drawn
+            from the Compose seed; ``'bundle'``: the bundle's own policy
+            (e.g. the paper's fixed field); ``'none'``: no noise.
+        p: probability of applying the transform.
+
+    Targets:
+        image, images
+
+    Image types:
+        uint8, float32
+    """
+
+    class InitSchema(ImageOnlyTransform.InitSchema):
+        checkpoint: str
+        device: str = 'cpu'
+        noise: Literal['seeded', 'bundle', 'none'] = 'seeded'
+        p: float = Field(default=1.0, ge=0, le=1)
+
+    def __init__(self, checkpoint: str, device: str = 'cpu',
+                 noise: Literal['seeded', 'bundle', 'none'] = 'seeded',
+                 p: float = 1.0):
+        super().__init__(p=p)
+        self.checkpoint = str(checkpoint)
+        self.device = device
+        self.noise = noise
+
+    def get_transform_init_args_names(self) -> tuple[str, ...]:
+        return ('checkpoint', 'device', 'noise')
+
+    def get_params(self) -> dict[str, Any]:
+        # From the Compose-seeded generator: reproducible per Compose seed.
+        return {'noise_seed': int(self.random_generator.integers(2**62))}
+
+    def _translator(self):
+        policy = {'bundle': None, 'none': 'none', 'seeded': 'fresh'}
+        return get_translator(self.checkpoint, self.device,
+                              policy[self.noise])
+
+    def _run(self, batch: np.ndarray, noise_seed: int) -> np.ndarray:
+        if batch.ndim != 4 or batch.shape[-1] != 3:
+            raise DAKPNInputError(
+                f'DAKPN needs HxWx3 RGB images, got shape {batch.shape[1:]}')
+        dtype = batch.dtype
+        if dtype == np.uint8:
+            x = batch.astype(np.float32) / 255.0
+        elif dtype == np.float32:
+            x = np.clip(batch, 0.0, 1.0)
+        else:
+            raise DAKPNInputError(f'DAKPN supports uint8 or float32 images, '
+                                  f'got {dtype}')
+        tr = self._translator()
+        gen = None
+        if self.noise == 'seeded':
+            gen = torch.Generator()
+            gen.manual_seed(noise_seed)
+        t = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2)
+        out = tr.translate_batch(t.to(tr.device), generator=gen)
+        out = out.permute(0, 2, 3, 1).cpu().numpy()
+        if dtype == np.uint8:
+            return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
+        return out.astype(np.float32)
+
+    def apply(self, img: np.ndarray, noise_seed: int = 0,
+              **params: Any) -> np.ndarray:
+        return self._run(img[None], noise_seed)[0]
+
+    def apply_to_images(self, images: np.ndarray, noise_seed: int = 0,
+                        **params: Any) -> np.ndarray:
+        return self._run(np.asarray(images), noise_seed)

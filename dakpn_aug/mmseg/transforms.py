@@ -1,0 +1,102 @@
+"""``DAKPNTranslate``: DA-KPN as an mmseg data-pipeline transform."""
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import torch
+from mmcv.transforms import BaseTransform
+
+from ..errors import DAKPNInputError
+from ..runtime import get_translator
+
+
+class DAKPNTranslate(BaseTransform):
+    """Translate the image with a trained DA-KPN bundle; nothing else moves.
+
+    Put it after ``LoadImageFromFile`` / ``LoadAnnotations`` in an mmseg
+    pipeline (the config needs only ``custom_imports=dict(imports=
+    ['dakpn_aug'])``)::
+
+        dict(type='DAKPNTranslate', checkpoint='dakpn_bundle.pth', prob=1.0)
+
+    The bundle is loaded lazily, once per process (each dataloader worker
+    loads its own copy on first use). Use ``device='cpu'`` with
+    ``num_workers > 0`` (forked workers cannot use CUDA); translate on the
+    GPU with ``DAKPNSegDataPreProcessor`` instead.
+
+    Required Keys:
+        - img (np.ndarray): HxWx3 BGR (mmseg's convention), uint8 or float32
+          in [0, 255].
+
+    Modified Keys:
+        - img: translated, same shape, dtype and channel order.
+
+    Every other key (``gt_seg_map``, ``img_shape``, ...) is untouched.
+
+    Args:
+        checkpoint: path of the translator bundle.
+        prob: probability of translating an image.
+        device: where the translator runs (``'cpu'`` in workers).
+        noise: override the bundle's noise policy (``'fixed'``, ``'fresh'``,
+            ``'none'``); None keeps it.
+        seed: seeds this process's noise generator (``'fresh'`` noise): same
+            seed, same sequence of outputs.
+    """
+
+    def __init__(self,
+                 checkpoint: str,
+                 prob: float = 1.0,
+                 device: str = 'cpu',
+                 noise: Optional[str] = None,
+                 seed: Optional[int] = None):
+        if not 0.0 <= prob <= 1.0:
+            raise ValueError(f'prob must be in [0, 1], got {prob}')
+        self.checkpoint = checkpoint
+        self.prob = prob
+        self.device = device
+        self.noise = noise
+        self.seed = seed
+        self._generator: Optional[torch.Generator] = None
+
+    def _gen(self) -> Optional[torch.Generator]:
+        if self.seed is None:
+            return None
+        if self._generator is None:
+            self._generator = torch.Generator()
+            self._generator.manual_seed(int(self.seed))
+        return self._generator
+
+    def transform(self, results: dict) -> dict:
+        img = results.get('img')
+        if not isinstance(img, np.ndarray) or img.ndim != 3 or \
+                img.shape[2] != 3:
+            shape = getattr(img, 'shape', None)
+            raise DAKPNInputError(
+                f'DAKPNTranslate needs an HxWx3 BGR image in results["img"], '
+                f'got {type(img).__name__} {shape} '
+                f'({results.get("img_path", "unknown file")})')
+        if self.prob < 1.0 and np.random.rand() >= self.prob:
+            return results
+        translator = get_translator(self.checkpoint, self.device, self.noise)
+        dtype = img.dtype
+        if dtype == np.uint8:
+            x = img[..., ::-1].astype(np.float32) / 255.0
+        elif dtype == np.float32:
+            x = np.clip(img[..., ::-1] / 255.0, 0.0, 1.0)
+        else:
+            raise DAKPNInputError(f'DAKPNTranslate supports uint8 or float32 '
+                                  f'images, got {dtype}')
+        t = torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1)[None]
+        out = translator.translate_batch(t.to(translator.device),
+                                         generator=self._gen())
+        rgb = out[0].permute(1, 2, 0).cpu().numpy()
+        bgr = np.ascontiguousarray(rgb[..., ::-1]) * 255.0
+        results['img'] = np.clip(np.rint(bgr), 0, 255).astype(np.uint8) \
+            if dtype == np.uint8 else bgr.astype(np.float32)
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}(checkpoint={self.checkpoint!r}, '
+                f'prob={self.prob}, device={self.device!r}, '
+                f'noise={self.noise!r}, seed={self.seed!r})')

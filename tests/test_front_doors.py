@@ -1,0 +1,187 @@
+"""Front doors through their real hosts: labels byte-identical, images
+translated (mmseg pipeline + DataLoader workers, albumentations Compose)."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dakpn_aug import DAKPNTranslator
+from dakpn_aug.data.demo import make_demo_data
+
+
+@pytest.fixture(scope='module')
+def bundle(tmp_path_factory):
+    torch.manual_seed(0)
+    tr = DAKPNTranslator.build('fcn_tiny')
+    with torch.no_grad():  # as if trained: desaturate, blur, noise
+        tr.kpn.conv.bias.copy_(torch.tensor(
+            [0, -.3, -.1, 0, 0, .02, 1.2, 1.2, 1.2, .08, .08, .08]))
+        torch.nn.init.normal_(tr.kpn.conv.weight, std=0.01)
+    path = tmp_path_factory.mktemp('bundle') / 'dakpn_bundle.pth'
+    tr.save(path)
+    return path
+
+
+@pytest.fixture(scope='module')
+def gta(tmp_path_factory):
+    root = tmp_path_factory.mktemp('front')
+    make_demo_data(root, seed=2, num_source=4, num_real_train=2,
+                   num_real_val=1, source_size=(96, 160),
+                   real_size=(96, 192))
+    return root / 'gta5'
+
+
+def mmseg_pipeline(extra):
+    import dakpn_aug.mmseg  # noqa: F401
+    from mmengine.dataset import Compose
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmseg')
+    return Compose([dict(type='LoadImageFromFile'),
+                    dict(type='LoadAnnotations')] + extra)
+
+
+def load(gta, pipeline, i=0):
+    name = sorted((gta / 'images').glob('*.png'))[i].name
+    return pipeline(dict(img_path=str(gta / 'images' / name),
+                         seg_map_path=str(gta / 'labels' / name),
+                         reduce_zero_label=False, seg_fields=[]))
+
+
+def test_mmseg_transform_translates_image_and_keeps_labels(gta, bundle):
+    plain = load(gta, mmseg_pipeline([]))
+    out = load(gta, mmseg_pipeline([dict(type='DAKPNTranslate',
+                                         checkpoint=str(bundle))]))
+    assert out['img'].dtype == plain['img'].dtype == np.uint8
+    assert out['img'].shape == plain['img'].shape
+    assert np.abs(out['img'].astype(int) - plain['img']).mean() > 3
+    assert out['gt_seg_map'].tobytes() == plain['gt_seg_map'].tobytes()
+    for k in plain:
+        if k != 'img':
+            assert np.array_equal(np.asarray(out[k]), np.asarray(plain[k])), k
+    # Channel order stays BGR: each output channel follows the same input
+    # channel (a swapped order would correlate with another one).
+    a = out['img'].reshape(-1, 3).astype(float).T
+    b = plain['img'].reshape(-1, 3).astype(float).T
+    corr = np.corrcoef(np.concatenate([a, b]))[:3, 3:]
+    assert (corr.argmax(axis=1) == [0, 1, 2]).all()
+
+
+def test_mmseg_transform_registry_repr_prob_and_errors(bundle):
+    import dakpn_aug.mmseg  # noqa: F401
+    from mmseg.registry import TRANSFORMS
+    t = TRANSFORMS.build(dict(type='DAKPNTranslate', checkpoint=str(bundle),
+                              prob=0.0, device='cpu', noise='none', seed=3))
+    assert repr(t) == (f"DAKPNTranslate(checkpoint={str(bundle)!r}, "
+                       "prob=0.0, device='cpu', noise='none', seed=3)")
+    img = np.full((40, 60, 3), 100, np.uint8)
+    assert t(dict(img=img.copy()))['img'].tobytes() == img.tobytes()
+    from dakpn_aug import DAKPNInputError
+    with pytest.raises(DAKPNInputError, match='HxWx3'):
+        TRANSFORMS.build(dict(type='DAKPNTranslate', checkpoint=str(bundle)))(
+            dict(img=np.zeros((40, 60), np.uint8)))
+    with pytest.raises(ValueError, match='prob'):
+        TRANSFORMS.build(dict(type='DAKPNTranslate', checkpoint='x', prob=2))
+
+
+def test_mmseg_transform_seeded_fresh_noise_is_reproducible(gta, bundle):
+    cfg = [dict(type='DAKPNTranslate', checkpoint=str(bundle),
+                noise='fresh', seed=7)]
+    a = load(gta, mmseg_pipeline(cfg))['img']
+    b = load(gta, mmseg_pipeline(cfg))['img']
+    assert np.array_equal(a, b)
+
+
+def test_mmseg_dataset_with_worker_processes(gta, bundle):
+    import dakpn_aug.mmseg  # noqa: F401
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import DATASETS
+    from torch.utils.data import DataLoader
+    init_default_scope('mmseg')
+    common = dict(type='GTA5Dataset', data_root=str(gta))
+    base = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations')]
+    pack = [dict(type='PackSegInputs')]
+    ds_plain = DATASETS.build(dict(common, pipeline=base + pack))
+    ds = DATASETS.build(dict(common, pipeline=base + [dict(
+        type='DAKPNTranslate', checkpoint=str(bundle))] + pack))
+    loader = DataLoader(ds, batch_size=2, num_workers=2,
+                        collate_fn=lambda b: b)
+    seen = 0
+    for batch in loader:
+        for sample in batch:
+            i = ds_plain.get_data_info(seen)
+            ref = ds_plain[seen]
+            assert sample['data_samples'].img_path == i['img_path']
+            assert torch.equal(sample['data_samples'].gt_sem_seg.data,
+                               ref['data_samples'].gt_sem_seg.data)
+            assert not torch.equal(sample['inputs'], ref['inputs'])
+            seen += 1
+    assert seen == len(ds) == 4
+
+
+# ------------------------------------------------------------ albumentations
+
+def test_albumentations_masks_untouched_and_seeded(bundle):
+    import albumentations as A
+    from dakpn_aug.albumentations import DAKPN
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    mask = rng.integers(0, 19, (64, 96), dtype=np.uint8)
+    a = A.Compose([DAKPN(str(bundle))], seed=5)(image=img, mask=mask)
+    b = A.Compose([DAKPN(str(bundle))], seed=5)(image=img, mask=mask)
+    c = A.Compose([DAKPN(str(bundle))], seed=6)(image=img, mask=mask)
+    assert a['mask'].tobytes() == mask.tobytes()
+    assert a['image'].shape == img.shape and a['image'].dtype == np.uint8
+    assert np.array_equal(a['image'], b['image'])
+    assert not np.array_equal(a['image'], c['image'])
+    assert np.abs(a['image'].astype(int) - img).mean() > 3
+    none = A.Compose([DAKPN(str(bundle), p=0.0)], seed=5)(image=img)
+    assert np.array_equal(none['image'], img)
+
+
+def test_albumentations_batch_float_and_serialisation(bundle):
+    import albumentations as A
+    from dakpn_aug.albumentations import DAKPN
+    imgs = np.random.default_rng(1).random((3, 48, 64, 3), dtype=np.float32)
+    aug = A.Compose([DAKPN(str(bundle), noise='none')], seed=1)
+    out = aug(images=imgs)['images']
+    assert out.shape == imgs.shape and out.dtype == np.float32
+    single = aug(image=imgs[1])['image']
+    np.testing.assert_allclose(out[1], single, atol=1e-6)
+    d = A.to_dict(aug)
+    assert d['transform']['transforms'][0]['__class_fullname__'] == \
+        'dakpn_aug.albumentations.DAKPN'
+    back = A.from_dict(d)
+    t = back.transforms[0]
+    assert isinstance(t, DAKPN) and t.checkpoint == str(bundle)
+    assert (t.noise, t.device) == ('none', 'cpu')
+    with pytest.raises(Exception):
+        DAKPN(str(bundle), noise='sometimes')
+
+
+class _AugDataset(torch.utils.data.Dataset):
+
+    def __init__(self, aug, n=4):
+        self.aug = aug
+        rng = np.random.default_rng(3)
+        self.items = [(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8),
+                       rng.integers(0, 19, (48, 64), dtype=np.uint8))
+                      for _ in range(n)]
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        img, mask = self.items[i]
+        out = self.aug(image=img, mask=mask)
+        return out['image'], out['mask'], mask
+
+
+def test_albumentations_in_dataloader_workers(bundle):
+    import albumentations as A
+    from dakpn_aug.albumentations import DAKPN
+    ds = _AugDataset(A.Compose([DAKPN(str(bundle))], seed=0))
+    loader = torch.utils.data.DataLoader(ds, batch_size=2, num_workers=2)
+    for img, mask, orig_mask in loader:
+        assert torch.equal(mask, orig_mask)
+        assert img.dtype == torch.uint8 and img.shape == (2, 48, 64, 3)
