@@ -249,14 +249,15 @@ def _blur_fixed(padded_nhwc: Tensor, pad: int, sigma: float,
     k = gaussian_kernel1d(
         torch.tensor(sigma, dtype=padded_nhwc.dtype,
                      device=padded_nhwc.device), 2 * radius + 1)
+    # Convolve the whole padded image (a view, no copy) and take the centre
+    # of the result: slicing the input first would copy it for every level.
+    x = padded_nhwc.permute(0, 3, 1, 2)  # NCHW view, channels-last strides
+    x = F.conv2d(x, k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
+    x = F.conv2d(x, k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
     off = pad - radius
     h = padded_nhwc.shape[1] - 2 * pad
     w = padded_nhwc.shape[2] - 2 * pad
-    x = padded_nhwc[:, off:off + h + 2 * radius, off:off + w + 2 * radius]
-    x = x.permute(0, 3, 1, 2)  # an NCHW view with channels-last strides
-    x = F.conv2d(x, k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
-    x = F.conv2d(x, k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
-    return x.permute(0, 2, 3, 1)
+    return x[:, :, off:off + h, off:off + w].permute(0, 2, 3, 1)
 
 
 def sigma_to_level(sigma: Tensor) -> Tensor:
