@@ -103,7 +103,17 @@ def build_config(args):
               'randomly initialised (pretrain one with '
               'tools/train_encoder.py)', file=sys.stderr)
     if args.max_iters is not None:
+        old = cfg.train_cfg.max_iters
         cfg.train_cfg.max_iters = args.max_iters
+        # Keep the learning-rate schedule's shape over the new length.
+        scheds = cfg.get('param_scheduler') or []
+        for sch in scheds if isinstance(scheds, list) else [scheds]:
+            for key in ('begin', 'end'):
+                if isinstance(sch.get(key), int):
+                    sch[key] = int(round(sch[key] * args.max_iters / old))
+            if sch.get('end') is not None and sch['end'] <= sch.get('begin',
+                                                                     0):
+                sch['end'] = sch.get('begin', 0) + 1
         for hook in cfg.get('custom_hooks', []):
             if 'interval' in hook:
                 hook['interval'] = min(hook['interval'], args.max_iters)

@@ -1,4 +1,11 @@
 # DA-KPN on the embedded demo data, sized for a 2-core CPU (~5 min).
+# Departures from the paper's setting, and why: the demo's real domain has
+# different scene content (more vegetation, greyer cars), which a low-res
+# whole-image discriminator can use and the translation cannot fix, so the
+# low-res GAN term is weighted 0.25; ~1k iterations instead of 100k, so the
+# learning rates are annealed to zero (GAN training oscillates otherwise) and
+# the discriminator is narrower (16 features) so it does not overpower the
+# KPN. Measured: see the README's demo table.
 # tools/train_dakpn.py --source-root/--target-root/--encoder-checkpoint
 # override the three paths below; make demo passes all three.
 _base_ = ['../_base_/dakpn_runtime.py']
@@ -14,8 +21,8 @@ model = dict(
         segmentor='fcn_tiny', checkpoint=encoder_checkpoint,
         input_size=low_res),
     kpn=dict(kernel_size=3, input_transform='logits'),
-    discriminator=dict(base_channels=32, num_layers=3, norm='instance'),
-    loss_weights=dict(gan_patch=1.0, gan_lowres=1.0, identity=1.0),
+    discriminator=dict(base_channels=16, num_layers=3, norm='instance'),
+    loss_weights=dict(gan_patch=1.0, gan_lowres=0.25, identity=1.0),
     gan_mode='alternating',
     noise=dict(mode='fixed', seed=0),
     lowres_mode='approx',
@@ -40,19 +47,26 @@ train_dataloader = dict(
         max_source=40,  # the last 8 are held back for the demo's pictures
         seed=0))
 
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=1200)
+max_iters = 900
+train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters)
 optim_wrapper = dict(
     constructor='MultiOptimWrapperConstructor',
-    kpn=dict(optimizer=dict(type='Adam', lr=2e-3, betas=(0.5, 0.999))),
-    discriminator=dict(optimizer=dict(type='Adam', lr=2e-4,
+    kpn=dict(optimizer=dict(type='Adam', lr=2e-4, betas=(0.5, 0.999))),
+    discriminator=dict(optimizer=dict(type='Adam', lr=1e-4,
                                       betas=(0.5, 0.999))))
+# Applied to both optimizers; tools/train_dakpn.py --max-iters rescales it.
+param_scheduler = [
+    dict(type='ConstantLR', factor=1.0, begin=0, end=270, by_epoch=False),
+    dict(type='LinearLR', start_factor=1.0, end_factor=0.01, begin=270,
+         end=max_iters, by_epoch=False),
+]
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=400,
+    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=300,
                     max_keep_ckpts=2),
     sampler_seed=dict(type='DistSamplerSeedHook'))
-custom_hooks = [dict(type='DAKPNVisualizationHook', interval=400,
+custom_hooks = [dict(type='DAKPNVisualizationHook', interval=300,
                      num_samples=2)]
