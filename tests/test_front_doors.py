@@ -185,3 +185,58 @@ def test_albumentations_in_dataloader_workers(bundle):
     for img, mask, orig_mask in loader:
         assert torch.equal(mask, orig_mask)
         assert img.dtype == torch.uint8 and img.shape == (2, 48, 64, 3)
+
+
+# ----------------------------------------------------- GPU batch translation
+
+PRE = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
+           bgr_to_rgb=True, pad_val=0, seg_pad_val=255, size=(96, 160))
+
+
+def packed(gta, extra, n=2, noise=None, seed=None):
+    pipe = mmseg_pipeline(extra + [dict(type='PackSegInputs')])
+    items = [load(gta, pipe, i) for i in range(n)]
+    return dict(inputs=[it['inputs'] for it in items],
+                data_samples=[it['data_samples'] for it in items])
+
+
+@pytest.mark.parametrize('noise, seed', [(None, None), ('fresh', 11)])
+def test_preprocessor_equals_pipeline_transform(gta, bundle, noise, seed):
+    from mmseg.models.data_preprocessor import SegDataPreProcessor
+
+    from dakpn_aug.mmseg import DAKPNSegDataPreProcessor
+    via_pipeline = SegDataPreProcessor(**PRE)(packed(gta, [dict(
+        type='DAKPNTranslate', checkpoint=str(bundle), noise=noise,
+        seed=seed)]), training=True)
+    pre = DAKPNSegDataPreProcessor(checkpoint=str(bundle), noise=noise,
+                                   seed=seed, **PRE)
+    raw = packed(gta, [])
+    labels_before = [s.gt_sem_seg.data.clone() for s in raw['data_samples']]
+    via_batch = pre(raw, training=True)
+    torch.testing.assert_close(via_batch['inputs'], via_pipeline['inputs'],
+                               atol=1e-5, rtol=0)
+    for s, before in zip(via_batch['data_samples'], labels_before):
+        assert torch.equal(s.gt_sem_seg.data, before)
+    plain = SegDataPreProcessor(**PRE)(packed(gta, []), training=True)
+    assert not torch.allclose(via_batch['inputs'], plain['inputs'])
+    # Never at validation/test time.
+    ev = pre(packed(gta, []), training=False)
+    ref = SegDataPreProcessor(**PRE)(packed(gta, []), training=False)
+    torch.testing.assert_close(ev['inputs'], ref['inputs'])
+    # The translator is not part of the model's weights.
+    assert not any('kpn' in k or 'encoder' in k for k in pre.state_dict())
+
+
+def test_preprocessor_translates_only_marked_source_samples(gta, bundle):
+    from mmseg.models.data_preprocessor import SegDataPreProcessor
+
+    from dakpn_aug.mmseg import DAKPNSegDataPreProcessor
+    data = packed(gta, [])
+    data['data_samples'][0].set_metainfo(dict(is_source=True))
+    data['data_samples'][1].set_metainfo(dict(is_source=False))
+    out = DAKPNSegDataPreProcessor(checkpoint=str(bundle),
+                                   source_key='is_source', **PRE)(
+                                       data, training=True)
+    ref = SegDataPreProcessor(**PRE)(packed(gta, []), training=True)
+    assert not torch.allclose(out['inputs'][0], ref['inputs'][0])
+    torch.testing.assert_close(out['inputs'][1], ref['inputs'][1])

@@ -4,7 +4,7 @@ Importing this module imports mmseg (installing the mmcv.ops stand-in first
 on mmcv-lite installs) and registers:
 
 - ``MODELS``: ``KernelPredictionNet``, ``PatchDiscriminator``,
-  ``SemanticEncoder``, ``DAKPN``;
+  ``SemanticEncoder``, ``DAKPN``, ``DAKPNSegDataPreProcessor``;
 - ``DATASETS``: ``UnpairedTranslationDataset``;
 - ``OPTIM_WRAPPER_CONSTRUCTORS``: ``MultiOptimWrapperConstructor``;
 - ``HOOKS``: ``DAKPNVisualizationHook``;
@@ -25,6 +25,7 @@ from ..engine import (DAKPNVisualizationHook,  # noqa: E402
 from ..models import (KernelPredictionNet, PatchDiscriminator,  # noqa: E402
                       SemanticEncoder)
 from ..models.dakpn import DAKPN  # noqa: E402
+from .data_preprocessor import DAKPNSegDataPreProcessor  # noqa: E402
 from .transforms import DAKPNTranslate  # noqa: E402
 
 
@@ -35,7 +36,7 @@ def _register(registry, classes) -> None:
 
 
 _register(MODELS, (KernelPredictionNet, PatchDiscriminator, SemanticEncoder,
-                   DAKPN))
+                   DAKPN, DAKPNSegDataPreProcessor))
 _register(DATASETS, (UnpairedTranslationDataset, GTA5Dataset,
                      CityscapesLabelIdsDataset, ImageFolderSegDataset,
                      FaceSyntheticsDataset, CelebAMaskHQDataset))
@@ -43,6 +44,6 @@ _register(OPTIM_WRAPPER_CONSTRUCTORS, (MultiOptimWrapperConstructor, ))
 _register(HOOKS, (DAKPNVisualizationHook, ))
 _register(TRANSFORMS, (DAKPNTranslate, ))
 
-__all__ = ['DAKPN', 'DAKPNTranslate', 'DAKPNVisualizationHook', 'KernelPredictionNet',
+__all__ = ['DAKPN', 'DAKPNSegDataPreProcessor', 'DAKPNTranslate', 'DAKPNVisualizationHook', 'KernelPredictionNet',
            'MultiOptimWrapperConstructor', 'PatchDiscriminator',
            'SemanticEncoder', 'UnpairedTranslationDataset']
