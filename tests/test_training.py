@@ -1,7 +1,9 @@
 """DA-KPN training: unpaired dataset, train_step, Runner, resume, DDP."""
+import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -264,26 +266,38 @@ def test_export_bundle_refuses_to_unpickle_without_trust(demo_data,
     assert res.returncode != 0 and '--trust' in res.stderr
 
 
-def test_resume_after_interruption_matches_uninterrupted_run(demo_data,
-                                                             tmp_path):
+def test_resume_after_kill_matches_uninterrupted_run(demo_data, tmp_path):
     ck = ['default_hooks.checkpoint.interval=2']
-    train(demo_data, tmp_path / 'full', 4, opts=ck)
-    # The interrupted run stops after iteration 2, whose checkpoint is the
-    # last thing it wrote (as after a kill), then resumes to 4.
-    train(demo_data, tmp_path / 'part', 2, opts=ck)
-    assert (tmp_path / 'part' / 'iter_2.pth').is_file()
-    res = train(demo_data, tmp_path / 'part', 4, '--resume', opts=ck)
-    log = next(p for p in sorted((tmp_path / 'part').rglob('*.log'))
-               if 'resumed' in p.read_text().lower() or 'Advance' in
-               p.read_text())
-    assert 'Advance dataloader 2 steps' in log.read_text()
+    train(demo_data, tmp_path / 'full', 6, opts=ck)
+    # Kill a run of the same command once its iteration-2 checkpoint is
+    # written, then resume it.
+    part = tmp_path / 'part'
+    cmd = [sys.executable, 'tools/train_dakpn.py', str(CONFIG), '--work-dir',
+           str(part), '--source-root', str(demo_data / 'gta5'),
+           '--target-root', str(demo_data / 'cityscapes'), '--max-iters',
+           '6', '--seed', '5', '--cfg-options', *TINY, *ck]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    marker = part / 'last_checkpoint'
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None:
+        if marker.is_file() and 'iter_2.pth' in marker.read_text():
+            break
+        time.sleep(0.01)
+    proc.kill()
+    proc.wait()
+    assert not (part / 'dakpn_bundle.pth').exists(), 'finished before kill'
+    assert not (part / 'iter_6.pth').exists()
+    train(demo_data, part, 6, '--resume', opts=ck)
+    logs = ' '.join(p.read_text() for p in part.rglob('*.log'))
+    assert 'Advance dataloader' in logs
     a = torch.load(tmp_path / 'full' / 'dakpn_bundle.pth', weights_only=True)
-    b = torch.load(tmp_path / 'part' / 'dakpn_bundle.pth', weights_only=True)
+    b = torch.load(part / 'dakpn_bundle.pth', weights_only=True)
     for k in a['kpn']:
         torch.testing.assert_close(a['kpn'][k], b['kpn'][k], atol=1e-6,
                                    rtol=1e-5)
     assert not torch.equal(a['kpn']['conv.bias'], torch.zeros(12))
-    assert res.returncode == 0
+    assert json.loads(b['meta_json'])['extra']['iterations'] == 6
 
 
 def test_train_dakpn_clear_errors(demo_data, tmp_path):

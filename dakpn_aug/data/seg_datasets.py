@@ -330,8 +330,8 @@ class _PairedSegMixin:
                 if stem in lbl:
                     break
             else:
-                unlabelled.append(
-                    f'{images[stem]} (expected {ann_dir / (stem + sources[0][0])})')
+                want = ann_dir / (stem + sources[0][0])
+                unlabelled.append(f'{images[stem]} (expected {want})')
                 continue
             lut = luts[table]
             data_list.append(dict(
@@ -433,6 +433,8 @@ class CityscapesLabelIdsDataset(_PairedSegMixin, CityscapesDataset):
         self._finish_init()
 
     def _label_sources(self):
+        if self.seg_map_suffix == self.label_ids_suffix:
+            return [(self.label_ids_suffix, 'cityscapes')]
         return [(self.seg_map_suffix, None),
                 (self.label_ids_suffix, 'cityscapes')]
 

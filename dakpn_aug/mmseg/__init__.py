@@ -5,7 +5,9 @@ on mmcv-lite installs) and registers:
 
 - ``MODELS``: ``KernelPredictionNet``, ``PatchDiscriminator``,
   ``SemanticEncoder``, ``DAKPN``, ``DAKPNSegDataPreProcessor``;
-- ``DATASETS``: ``UnpairedTranslationDataset``;
+- ``DATASETS``: ``UnpairedTranslationDataset``, ``GTA5Dataset``,
+  ``CityscapesLabelIdsDataset``, ``ImageFolderSegDataset``,
+  ``FaceSyntheticsDataset``, ``CelebAMaskHQDataset``;
 - ``OPTIM_WRAPPER_CONSTRUCTORS``: ``MultiOptimWrapperConstructor``;
 - ``HOOKS``: ``DAKPNVisualizationHook``;
 - ``TRANSFORMS``: ``DAKPNTranslate``.
@@ -46,4 +48,6 @@ _register(TRANSFORMS, (DAKPNTranslate, ))
 
 __all__ = ['DAKPN', 'DAKPNSegDataPreProcessor', 'DAKPNTranslate', 'DAKPNVisualizationHook', 'KernelPredictionNet',
            'MultiOptimWrapperConstructor', 'PatchDiscriminator',
-           'SemanticEncoder', 'UnpairedTranslationDataset']
+           'SemanticEncoder', 'UnpairedTranslationDataset', 'GTA5Dataset',
+           'CityscapesLabelIdsDataset', 'ImageFolderSegDataset',
+           'FaceSyntheticsDataset', 'CelebAMaskHQDataset']

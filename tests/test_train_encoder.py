@@ -1,0 +1,174 @@
+"""tools/train_encoder.py: end to end for a few iterations (encoder.pth that
+SemanticEncoder loads, with the trained weights), --resume, --data-root
+layouts and errors."""
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import dakpn_aug  # noqa: F401  (before mmseg)
+from dakpn_aug.data.cityscapes_labels import TRAIN_CLASSES
+from dakpn_aug.data.demo import make_demo_data
+
+REPO = Path(__file__).resolve().parents[1]
+TOOL = REPO / 'tools' / 'train_encoder.py'
+DEMO_CFG = REPO / 'mmseg_configs' / 'demo' / 'encoder_demo.py'
+# Single-process data loading and tiny batches keep each run to seconds.
+FAST = ['train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False',
+        'train_dataloader.batch_size=2',
+        'val_dataloader.num_workers=0',
+        'val_dataloader.persistent_workers=False']
+
+
+@pytest.fixture(scope='module')
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp('encdata')
+    make_demo_data(root, num_source=6, num_real_train=4, num_real_val=2,
+                   source_size=(64, 96), real_size=(64, 128))
+    return root
+
+
+@pytest.fixture(scope='module')
+def tool():
+    spec = importlib.util.spec_from_file_location('train_encoder', TOOL)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def run(*args, timeout=300):
+    env = dict(os.environ, PYTHONWARNINGS='ignore')
+    proc = subprocess.run([sys.executable, str(TOOL), *map(str, args)],
+                          cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
+
+
+def test_train_export_and_resume(data, tmp_path):
+    from dakpn_aug.models import SemanticEncoder
+    wd = tmp_path / 'wd'
+    out = run(DEMO_CFG, '--data-root', data / 'gta5', '--work-dir', wd,
+              '--max-iters', 2, '--cfg-options', *FAST)
+    path = wd / 'encoder.pth'
+    assert f'encoder: {path}' in out
+    ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    meta = ckpt['meta']
+    assert meta['iterations'] == 2 and meta['config'] == 'encoder_demo.py'
+    assert meta['classes'] == list(TRAIN_CLASSES)
+    assert isinstance(meta['mIoU'], float) and meta['val_iteration'] == 2
+    assert meta['encoder_input_size'] == [96, 160]
+    state = ckpt['state_dict']
+    assert all(isinstance(v, torch.Tensor) and v.device.type == 'cpu'
+               for v in state.values())
+
+    # The trained weights: equal to the run's own last checkpoint ...
+    runner_ckpt = torch.load(wd / 'iter_2.pth', map_location='cpu',
+                             weights_only=False)
+    assert runner_ckpt['state_dict'].keys() == state.keys()
+    for k, v in runner_ckpt['state_dict'].items():
+        assert torch.equal(v, state[k]), k
+    # ... and what SemanticEncoder loads.
+    enc = SemanticEncoder('fcn_tiny', checkpoint=str(path))
+    loaded = enc.segmentor.state_dict()
+    assert loaded.keys() == state.keys()
+    for k, v in state.items():
+        assert torch.equal(loaded[k], v), k
+    fresh = SemanticEncoder('fcn_tiny').segmentor.state_dict()
+    assert any(not torch.equal(fresh[k], v) for k, v in state.items()
+               if v.is_floating_point())
+    assert enc(torch.rand(1, 3, 64, 96)).shape == (1, 19, 96, 160)
+
+    # --resume continues from iteration 2 up to 4.
+    out = run(DEMO_CFG, '--data-root', data / 'gta5', '--work-dir', wd,
+              '--max-iters', 4, '--resume', '--cfg-options', *FAST)
+    assert 'resumed epoch: 0, iter: 2' in out
+    assert (wd / 'iter_4.pth').is_file()
+    meta = torch.load(path, weights_only=True)['meta']
+    assert meta['iterations'] == 4 and meta['val_iteration'] == 4
+
+
+def test_data_root_layouts(tool, data):
+    from mmengine.config import ConfigDict
+    from mmengine.registry import DefaultScope
+    from mmseg.registry import DATASETS
+
+    import dakpn_aug.mmseg  # noqa: F401
+    cfg = tool.build_config(tool.parse_args(
+        [str(DEMO_CFG), '--data-root', str(data / 'gta5'), '--max-iters',
+         '60']))
+    tr, va = cfg.train_dataloader.dataset, cfg.val_dataloader.dataset
+    assert (tr.type, tr.data_root, tr.subset) == (
+        'GTA5Dataset', str(data / 'gta5'), 'train')
+    assert (va.type, va.data_root, va.subset) == (
+        'GTA5Dataset', str(data / 'gta5'), 'holdout')
+    # The LR schedule follows --max-iters (warm-up 30/600, poly to the end).
+    assert [(s.begin, s.end) for s in cfg.param_scheduler] == [(0, 3),
+                                                               (3, 60)]
+    assert cfg.train_cfg.val_interval == 60
+
+    # A Cityscapes-layout root: train on its train split, validate on val.
+    cfg = tool.build_config(tool.parse_args(
+        [str(DEMO_CFG), '--data-root', str(data / 'cityscapes')]))
+    tr, va = cfg.train_dataloader.dataset, cfg.val_dataloader.dataset
+    assert tr.type == va.type == 'CityscapesLabelIdsDataset'
+    assert tr.data_prefix.img_path == 'leftImg8bit/train'
+    assert va.data_prefix.seg_map_path == 'gtFine/val'
+    assert tr.pipeline == cfg.train_pipeline
+    assert cfg.test_dataloader.dataset == va
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        assert len(DATASETS.build(ConfigDict(tr))) == 4
+        assert len(DATASETS.build(ConfigDict(va))) == 2
+
+    # GTA5 training root + real validation root (the paper's DA-KPN-S).
+    cfg = tool.build_config(tool.parse_args(
+        [str(REPO / 'mmseg_configs/fcn_r50-d8_gta5-96x160_encoder.py'),
+         '--data-root', str(data / 'gta5'), '--val-data-root',
+         str(data / 'cityscapes')]))
+    assert cfg.train_dataloader.dataset.data_root == str(data / 'gta5')
+    va = cfg.val_dataloader.dataset
+    assert (va.type, va.data_root) == ('CityscapesLabelIdsDataset',
+                                       str(data / 'cityscapes'))
+    assert cfg.model.pretrained is None
+    assert cfg.model.backbone.norm_cfg.type == 'BN'
+
+
+def test_data_root_errors(tool, data, tmp_path):
+    def fails(*argv):
+        with pytest.raises(SystemExit) as e:
+            tool.build_config(tool.parse_args([str(DEMO_CFG), *argv]))
+        return str(e.value)
+
+    missing = tmp_path / 'nope'
+    msg = fails('--data-root', str(missing))
+    assert 'does not exist' in msg and str(missing) in msg
+    (tmp_path / 'odd').mkdir()
+    msg = fails('--data-root', str(tmp_path / 'odd'))
+    assert 'GTA5-layout' in msg and str(tmp_path / 'odd') in msg
+    msg = fails('--val-data-root', str(missing))
+    assert str(missing) in msg
+    assert 'config file not found' in str(pytest.raises(
+        SystemExit, tool.build_config,
+        tool.parse_args([str(tmp_path / 'x.py')])).value)
+
+
+def test_bad_dataset_is_a_clean_error(data, tmp_path):
+    """A data problem found while building the run is one clear line."""
+    root = tmp_path / 'gta5'
+    (root / 'images').mkdir(parents=True)
+    (root / 'labels').mkdir()
+    proc = subprocess.run(
+        [sys.executable, str(TOOL), str(DEMO_CFG), '--data-root', str(root),
+         '--work-dir', str(tmp_path / 'wd'), '--max-iters', '1',
+         '--cfg-options', *FAST], cwd=REPO, capture_output=True, text=True,
+        timeout=300)
+    assert proc.returncode != 0
+    assert 'train_encoder: error: ' in proc.stderr
+    assert f'no images ending in \'.png\' found in ' \
+           f'{root / "images"}' in proc.stderr
+    assert 'Traceback' not in proc.stderr

@@ -1,0 +1,338 @@
+#!/usr/bin/env python
+"""Pretrain DA-KPN's semantic encoder (an mmseg segmentor) and export it.
+
+Usage:
+    python tools/train_encoder.py CONFIG [--work-dir DIR] [--data-root DIR]
+        [--val-data-root DIR] [--max-iters N] [--resume] [--seed S]
+        [--cfg-options KEY=VALUE ...] [--launcher none|pytorch]
+
+    # two processes (CPU with gloo, or two GPUs with nccl):
+    torchrun --nproc_per_node=2 tools/train_encoder.py CONFIG \
+        --launcher pytorch
+
+Configs: ``mmseg_configs/fcn_r50-d8_gta5-96x160_encoder.py`` (DA-KPN-S,
+labelled source), ``mmseg_configs/fcn_r50-d8_cityscapes-96x160_encoder.py``
+(DA-KPN-T, labelled target), ``mmseg_configs/demo/encoder_demo.py`` (CPU
+demo).
+
+``--data-root DIR`` is a GTA5-layout folder (``images/``, ``labels/``) or a
+Cityscapes-layout folder (``leftImg8bit/``, ``gtFine/``). It becomes the
+root of the training set (its ``train`` split for Cityscapes; the dataset
+type follows the layout) and of the validation set when that has the same
+layout or when DIR is Cityscapes-layout (then its ``val`` split). A GTA5
+folder leaves a Cityscapes validation set where it is (the paper's
+source-only setting); ``--val-data-root`` points that one elsewhere.
+
+At the end the run writes ``DIR/encoder.pth``: ``{'state_dict': segmentor
+weights (CPU tensors), 'meta': {config, iterations, classes, mIoU, ...}}``,
+loadable with ``torch.load(path, weights_only=True)`` and by
+``dakpn_aug.models.SemanticEncoder(PRESET_OR_CONFIG, checkpoint=path)``
+(``tools/train_dakpn.py --encoder-checkpoint``). ``--resume`` continues from
+the last checkpoint in the work dir; only checkpoints inside it are trusted
+for full unpickling, everything else loads with ``weights_only=True``.
+Resume with the same ``--max-iters`` as the interrupted run: the LR
+schedule is rescaled to ``--max-iters`` when the run is built, but mmengine
+restores the schedulers' ``begin``/``end`` from the checkpoint.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+# Before torch loads OpenMP: idle OpenMP threads sleep instead of spinning.
+# With 2 compute threads plus data-loader workers on 2 cores, spinning
+# threads that get preempted made CPU iterations 3-10x slower (measured with
+# fcn_tiny, batch 8); set OMP_WAIT_POLICY yourself to override.
+os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
+
+import dakpn_aug  # noqa: E402,F401  (mmcv.ops stand-in before mmseg)
+
+GTA5_TYPES = ('GTA5Dataset', )
+CITYSCAPES_TYPES = ('CityscapesLabelIdsDataset', 'CityscapesDataset')
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description='Pretrain the semantic encoder')
+    ap.add_argument('config', help='training config file')
+    ap.add_argument('--work-dir', help='where logs, checkpoints and '
+                    'encoder.pth go (default work_dirs/CONFIG_NAME)')
+    ap.add_argument('--data-root', help='GTA5-layout or Cityscapes-layout '
+                    'folder to train on (see the module docstring)')
+    ap.add_argument('--val-data-root', help='GTA5-layout or Cityscapes-'
+                    'layout folder to validate on (Cityscapes: val split)')
+    ap.add_argument('--max-iters', type=int, help='override iterations '
+                    '(the LR schedule is stretched to match)')
+    ap.add_argument('--resume', action='store_true',
+                    help='resume from the last checkpoint in the work dir')
+    ap.add_argument('--seed', type=int, help='random seed')
+    ap.add_argument('--cfg-options', nargs='+', default=None,
+                    help='override config entries, KEY=VALUE (mmengine '
+                    'DictAction syntax)')
+    ap.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                    default='none')
+    ap.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = ap.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    if args.max_iters is not None and args.max_iters < 1:
+        ap.error(f'--max-iters must be >= 1, got {args.max_iters}')
+    return args
+
+
+def _fail(msg: str) -> None:
+    raise SystemExit(f'train_encoder: error: {msg}')
+
+
+# --------------------------------------------------------------------------
+# Data roots
+# --------------------------------------------------------------------------
+def detect_layout(root: str) -> str:
+    """'gta5' or 'cityscapes' (clear error for anything else)."""
+    if not osp.exists(root):
+        _fail(f'data root does not exist: {root}')
+    if not osp.isdir(root):
+        _fail(f'data root is not a folder: {root}')
+    if osp.isdir(osp.join(root, 'images')) and osp.isdir(
+            osp.join(root, 'labels')):
+        return 'gta5'
+    if osp.isdir(osp.join(root, 'leftImg8bit')) and osp.isdir(
+            osp.join(root, 'gtFine')):
+        return 'cityscapes'
+    _fail(f'{root} is neither a GTA5-layout folder (images/, labels/) nor a '
+          'Cityscapes-layout folder (leftImg8bit/SPLIT/, gtFine/SPLIT/)')
+
+
+def _layout_of(ds) -> str:
+    t = ds.get('type')
+    t = t if isinstance(t, str) else getattr(t, '__name__', str(t))
+    t = t.split('.')[-1]
+    if t in GTA5_TYPES:
+        return 'gta5'
+    if t in CITYSCAPES_TYPES:
+        return 'cityscapes'
+    return t
+
+
+def point_dataset(ds, root: str, layout: str, split: str):
+    """``ds`` (a dataset config) reading ``root`` of ``layout``: same type
+    -> only its root changes; otherwise a dataset of the layout's type with
+    the same pipeline."""
+    from mmengine.config import ConfigDict
+    if _layout_of(ds) == layout:
+        ds.data_root = root
+        if layout == 'cityscapes':
+            # Reads labelTrainIds or, if absent, labelIds.
+            ds.type = 'CityscapesLabelIdsDataset'
+        return ds
+    new = ConfigDict(type='GTA5Dataset', data_root=root,
+                     pipeline=ds.get('pipeline', []))
+    if layout == 'cityscapes':
+        new.update(type='CityscapesLabelIdsDataset',
+                   data_prefix=dict(img_path=f'leftImg8bit/{split}',
+                                    seg_map_path=f'gtFine/{split}'))
+    return new
+
+
+def set_data_roots(cfg, data_root, val_data_root) -> None:
+    if data_root:
+        layout = detect_layout(data_root)
+        if 'dataset' not in cfg.get('train_dataloader', {}):
+            _fail('the config has no train_dataloader.dataset')
+        cfg.train_dataloader.dataset = point_dataset(
+            cfg.train_dataloader.dataset, data_root, layout, 'train')
+        val = cfg.get('val_dataloader')
+        if val and not val_data_root and (
+                _layout_of(val.dataset) == layout or layout == 'cityscapes'):
+            val.dataset = point_dataset(val.dataset, data_root, layout,
+                                        'val')
+    if val_data_root:
+        val = cfg.get('val_dataloader')
+        if not val:
+            _fail('--val-data-root given but the config has no '
+                  'val_dataloader')
+        val.dataset = point_dataset(val.dataset, val_data_root,
+                                    detect_layout(val_data_root), 'val')
+    if (data_root or val_data_root) and cfg.get('val_dataloader') and \
+            cfg.get('test_dataloader'):
+        cfg.test_dataloader.dataset = cfg.val_dataloader.dataset
+
+
+def set_max_iters(cfg, n: int) -> None:
+    """Set the iterations and fit the intervals and the LR schedule."""
+    old = cfg.train_cfg.get('max_iters')
+    cfg.train_cfg.max_iters = n
+    if cfg.train_cfg.get('val_interval'):
+        cfg.train_cfg.val_interval = min(cfg.train_cfg.val_interval, n)
+    ck = cfg.get('default_hooks', {}).get('checkpoint')
+    if ck is not None and ck.get('interval'):
+        ck.interval = min(ck.interval, n)
+    scheds = cfg.get('param_scheduler') or []
+    if isinstance(scheds, dict):
+        scheds = [scheds]
+    if not old:
+        return
+    # Iteration-based schedules (warm-up, poly decay) scale with the run.
+    r = n / old
+    for s in scheds:
+        if s.get('by_epoch', True) or s.get('end') is None:
+            continue
+        begin = int(round(s.get('begin', 0) * r))
+        end = n if s.end >= old else int(round(s.end * r))
+        s.begin, s.end = min(begin, n - 1), max(end, begin + 1)
+
+
+def build_config(args):
+    import torch
+    from mmengine.config import Config, DictAction
+
+    if not osp.isfile(args.config):
+        _fail(f'config file not found: {args.config}')
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        ns = argparse.Namespace()
+        DictAction(option_strings=[], dest='o')(None, ns, args.cfg_options)
+        cfg.merge_from_dict(ns.o)
+    cfg.launcher = args.launcher
+    if args.work_dir:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    set_data_roots(cfg, args.data_root, args.val_data_root)
+    if args.max_iters is not None:
+        set_max_iters(cfg, args.max_iters)
+    if args.seed is not None:
+        cfg.randomness = dict(cfg.get('randomness', {}), seed=args.seed)
+    cfg.resume = bool(args.resume)
+    if not torch.cuda.is_available():
+        cfg.env_cfg = dict(cfg.get('env_cfg', {}),
+                           dist_cfg=dict(backend='gloo'))
+        # Threads per process: share the cores between DDP processes.
+        world = int(os.environ.get('WORLD_SIZE', '1'))
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+        if args.launcher != 'none':
+            # mmengine defaults device_ids to [LOCAL_RANK], which DDP
+            # rejects for CPU modules.
+            cfg.model_wrapper_cfg = dict(
+                cfg.get('model_wrapper_cfg') or
+                dict(type='MMDistributedDataParallel'), device_ids=None)
+    return cfg
+
+
+def init_cpu_distributed(launcher: str) -> None:
+    """Start the gloo process group ourselves on CPU-only machines:
+    mmengine 0.10.7's ``init_dist('pytorch')`` calls ``torch.cuda.set_device``
+    unconditionally; the Runner skips its own initialisation when a group
+    exists."""
+    import torch
+    import torch.distributed as dist
+    if launcher == 'pytorch' and not torch.cuda.is_available() and \
+            not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
+
+
+# --------------------------------------------------------------------------
+# Export
+# --------------------------------------------------------------------------
+def _jsonable(x):
+    return json.loads(json.dumps(x, default=lambda o: (
+        o.tolist() if hasattr(o, 'tolist') else str(o))))
+
+
+def export_encoder(runner, cfg, val_metrics, val_iter) -> Path:
+    """Write ``work_dir/encoder.pth`` (weights-only loadable)."""
+    import torch
+    model = runner.model
+    model = getattr(model, 'module', model)
+    state = {k: v.detach().cpu().clone()
+             for k, v in model.state_dict().items()}
+    meta = dict(
+        format='dakpn_aug.encoder/1',
+        config=osp.basename(cfg.filename) if cfg.filename else None,
+        iterations=int(runner.iter),
+        model=_jsonable(cfg.model.to_dict()),
+        encoder_input_size=list(cfg.model.get('data_preprocessor', {}).get(
+            'size') or []),
+    )
+    ds_meta = getattr(model, 'dataset_meta', None) or {}
+    if not ds_meta:
+        try:
+            ds_meta = runner.train_dataloader.dataset.metainfo
+        except Exception:  # noqa: BLE001 - meta is best effort
+            ds_meta = {}
+    if ds_meta.get('classes'):
+        meta['classes'] = [str(c) for c in ds_meta['classes']]
+    if ds_meta.get('palette'):
+        meta['palette'] = _jsonable(ds_meta['palette'])
+    if val_metrics:
+        metrics = {}
+        for k, v in val_metrics.items():
+            try:  # numpy scalars included; per-class tables are skipped
+                metrics[str(k)] = round(float(v), 4)
+            except (TypeError, ValueError):
+                pass
+        meta['val_metrics'] = metrics
+        meta['val_iteration'] = val_iter
+        if 'mIoU' in metrics:
+            meta['mIoU'] = metrics['mIoU']  # percent, mmseg's IoUMetric
+    path = Path(cfg.work_dir) / 'encoder.pth'
+    tmp = path.with_suffix('.pth.tmp')
+    torch.save(dict(state_dict=state, meta=_jsonable(meta)), tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    import dakpn_aug.mmseg  # noqa: F401  (registers the datasets & co.)
+    from mmengine.dist import is_main_process
+    from mmengine.hooks import Hook
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+
+    from dakpn_aug.engine import trust_checkpoints_under
+    from dakpn_aug.errors import DAKPNInputError
+
+    cfg = build_config(args)
+    init_cpu_distributed(args.launcher)
+    os.makedirs(cfg.work_dir, exist_ok=True)
+    trust_checkpoints_under(cfg.work_dir)
+
+    class _LastValMetrics(Hook):
+        priority = 'LOWEST'
+        metrics, iteration = None, None
+
+        def after_val_epoch(self, runner, metrics=None):
+            self.metrics, self.iteration = dict(metrics or {}), runner.iter
+
+    try:
+        if 'runner_type' in cfg:
+            runner = RUNNERS.build(cfg)
+        else:
+            runner = Runner.from_cfg(cfg)
+        rec = _LastValMetrics()
+        runner.register_hook(rec)
+        runner.train()
+        if rec.metrics is None and runner.val_loop is not None:
+            # e.g. resumed from a finished run: validate once for the meta
+            runner.val()
+    except DAKPNInputError as e:
+        _fail(str(e))
+    if is_main_process():
+        path = export_encoder(runner, cfg, rec.metrics, rec.iteration)
+        miou = (f', mIoU {rec.metrics["mIoU"]:.2f}'
+                if rec.metrics and 'mIoU' in rec.metrics else '')
+        runner.logger.info(f'encoder weights written to {path}')
+        print(f'encoder: {path} ({runner.iter} iterations{miou})')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
