@@ -40,8 +40,9 @@ from dakpn_aug.data.cityscapes_labels import (TRAIN_PALETTE,  # noqa: E402
 from dakpn_aug.data.demo import make_demo_data  # noqa: E402
 from dakpn_aug.data.sources import (list_images, read_label,  # noqa: E402
                                     read_rgb)
-from dakpn_aug.visualize import (grid, labels_to_color,  # noqa: E402
-                                 param_map_images, write_png)
+from dakpn_aug.visualize import (caption, grid,  # noqa: E402
+                                 labels_to_color, param_map_images,
+                                 write_png)
 
 sys.path.insert(0, str(ROOT / 'tools'))
 from domain_gap import domain_gap, format_table  # noqa: E402
@@ -149,12 +150,11 @@ def main(argv=None) -> int:
     for i in range(2):
         x = torch.from_numpy(src_imgs[i]).permute(2, 0, 1)[None].float() / 255
         params = translator.predict_params(x)
-        maps.append([src_imgs[i], translated[i]] + param_map_images(
-            params, size=src_imgs[i].shape[:2]))
-    write_png(out / 'param_maps.png',
-              grid(maps, titles=['source', 'translation', 'w_v (ch 2)',
-                                 'b_v (ch 5)', 'sigma_b (ch 8)',
-                                 'n_r (ch 9)']))
+        # Each map carries its own caption (channel, name, value range).
+        maps.append([caption(src_imgs[i], 'source'),
+                     caption(translated[i], 'translation')] +
+                    param_map_images(params, size=src_imgs[i].shape[:2]))
+    write_png(out / 'param_maps.png', grid(maps))
 
     trained = domain_gap(out / 'held_back_source', out / 'translated',
                          real_val)

@@ -69,25 +69,10 @@ def _fail(msg: str) -> None:
 
 
 def build_config(args):
-    import torch
-    from mmengine.config import Config, DictAction
-
-    if not osp.isfile(args.config):
-        _fail(f'config file not found: {args.config}')
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        opts = {}
-        action = DictAction(option_strings=[], dest='o')
-        ns = argparse.Namespace()
-        action(None, ns, args.cfg_options)
-        opts = ns.o
-        cfg.merge_from_dict(opts)
-    cfg.launcher = args.launcher
-    if args.work_dir:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    from dakpn_aug.engine.launch import (load_config, set_max_iters,
+                                         set_seed, setup_device)
+    cfg = load_config(args.config, args.cfg_options, args.work_dir,
+                      args.launcher)
     ds = cfg.train_dataloader.dataset
     if args.source_root:
         ds.source_root = args.source_root
@@ -107,55 +92,17 @@ def build_config(args):
               'randomly initialised (pretrain one with '
               'tools/train_encoder.py)', file=sys.stderr)
     if args.max_iters is not None:
-        old = cfg.train_cfg.max_iters
-        cfg.train_cfg.max_iters = args.max_iters
-        # Keep the learning-rate schedule's shape over the new length.
-        scheds = cfg.get('param_scheduler') or []
-        for sch in scheds if isinstance(scheds, list) else [scheds]:
-            for key in ('begin', 'end'):
-                if isinstance(sch.get(key), int):
-                    sch[key] = int(round(sch[key] * args.max_iters / old))
-            if sch.get('end') is not None and sch['end'] <= sch.get('begin',
-                                                                     0):
-                sch['end'] = sch.get('begin', 0) + 1
-        for hook in cfg.get('custom_hooks', []):
-            if 'interval' in hook:
-                hook['interval'] = min(hook['interval'], args.max_iters)
-        ck = cfg.default_hooks.get('checkpoint')
-        if ck is not None:
-            ck['interval'] = min(ck['interval'], args.max_iters)
+        set_max_iters(cfg, args.max_iters)
+    set_seed(cfg, args.seed)
     if args.seed is not None:
-        cfg.randomness = dict(cfg.get('randomness', {}), seed=args.seed)
         ds.seed = args.seed
     cfg.resume = bool(args.resume)
-    if not torch.cuda.is_available():
-        cfg.env_cfg.dist_cfg = dict(backend='gloo')
-        # Threads per process: share the cores between DDP processes.
-        world = int(os.environ.get('WORLD_SIZE', '1'))
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+    # Separate DDP wrappers for the KPN and the discriminator (GAN updates).
+    setup_device(cfg, args.launcher, 'MMSeparateDistributedDataParallel')
     if args.launcher != 'none':
-        cfg.model_wrapper_cfg = dict(
-            type='MMSeparateDistributedDataParallel',
-            broadcast_buffers=False, find_unused_parameters=False)
-        if not torch.cuda.is_available():
-            # mmengine defaults device_ids to [LOCAL_RANK], which DDP
-            # rejects for CPU modules.
-            cfg.model_wrapper_cfg['device_ids'] = None
+        cfg.model_wrapper_cfg.update(broadcast_buffers=False,
+                                     find_unused_parameters=False)
     return cfg
-
-
-def init_cpu_distributed(launcher: str) -> None:
-    """Start the gloo process group ourselves on CPU-only machines.
-
-    mmengine 0.10.7's ``init_dist('pytorch')`` calls
-    ``torch.cuda.set_device`` unconditionally, which fails without CUDA; the
-    Runner skips its own initialisation when a group already exists.
-    """
-    import torch
-    import torch.distributed as dist
-    if launcher == 'pytorch' and not torch.cuda.is_available() and \
-            not dist.is_initialized():
-        dist.init_process_group(backend='gloo')
 
 
 def export_bundle(runner, cfg) -> Path:
@@ -177,6 +124,7 @@ def main(argv=None) -> int:
     from dakpn_aug.engine import trust_checkpoints_under
 
     cfg = build_config(args)
+    from dakpn_aug.engine.launch import init_cpu_distributed
     init_cpu_distributed(args.launcher)
     os.makedirs(cfg.work_dir, exist_ok=True)
     trust_checkpoints_under(cfg.work_dir)

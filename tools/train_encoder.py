@@ -164,78 +164,18 @@ def set_data_roots(cfg, data_root, val_data_root) -> None:
         cfg.test_dataloader.dataset = cfg.val_dataloader.dataset
 
 
-def set_max_iters(cfg, n: int) -> None:
-    """Set the iterations and fit the intervals and the LR schedule."""
-    old = cfg.train_cfg.get('max_iters')
-    cfg.train_cfg.max_iters = n
-    if cfg.train_cfg.get('val_interval'):
-        cfg.train_cfg.val_interval = min(cfg.train_cfg.val_interval, n)
-    ck = cfg.get('default_hooks', {}).get('checkpoint')
-    if ck is not None and ck.get('interval'):
-        ck.interval = min(ck.interval, n)
-    scheds = cfg.get('param_scheduler') or []
-    if isinstance(scheds, dict):
-        scheds = [scheds]
-    if not old:
-        return
-    # Iteration-based schedules (warm-up, poly decay) scale with the run.
-    r = n / old
-    for s in scheds:
-        if s.get('by_epoch', True) or s.get('end') is None:
-            continue
-        begin = int(round(s.get('begin', 0) * r))
-        end = n if s.end >= old else int(round(s.end * r))
-        s.begin, s.end = min(begin, n - 1), max(end, begin + 1)
-
-
 def build_config(args):
-    import torch
-    from mmengine.config import Config, DictAction
-
-    if not osp.isfile(args.config):
-        _fail(f'config file not found: {args.config}')
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        ns = argparse.Namespace()
-        DictAction(option_strings=[], dest='o')(None, ns, args.cfg_options)
-        cfg.merge_from_dict(ns.o)
-    cfg.launcher = args.launcher
-    if args.work_dir:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    from dakpn_aug.engine.launch import (load_config, set_max_iters,
+                                         set_seed, setup_device)
+    cfg = load_config(args.config, args.cfg_options, args.work_dir,
+                      args.launcher)
     set_data_roots(cfg, args.data_root, args.val_data_root)
     if args.max_iters is not None:
         set_max_iters(cfg, args.max_iters)
-    if args.seed is not None:
-        cfg.randomness = dict(cfg.get('randomness', {}), seed=args.seed)
+    set_seed(cfg, args.seed)
     cfg.resume = bool(args.resume)
-    if not torch.cuda.is_available():
-        cfg.env_cfg = dict(cfg.get('env_cfg', {}),
-                           dist_cfg=dict(backend='gloo'))
-        # Threads per process: share the cores between DDP processes.
-        world = int(os.environ.get('WORLD_SIZE', '1'))
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
-        if args.launcher != 'none':
-            # mmengine defaults device_ids to [LOCAL_RANK], which DDP
-            # rejects for CPU modules.
-            cfg.model_wrapper_cfg = dict(
-                cfg.get('model_wrapper_cfg') or
-                dict(type='MMDistributedDataParallel'), device_ids=None)
+    setup_device(cfg, args.launcher, 'MMDistributedDataParallel')
     return cfg
-
-
-def init_cpu_distributed(launcher: str) -> None:
-    """Start the gloo process group ourselves on CPU-only machines:
-    mmengine 0.10.7's ``init_dist('pytorch')`` calls ``torch.cuda.set_device``
-    unconditionally; the Runner skips its own initialisation when a group
-    exists."""
-    import torch
-    import torch.distributed as dist
-    if launcher == 'pytorch' and not torch.cuda.is_available() and \
-            not dist.is_initialized():
-        dist.init_process_group(backend='gloo')
 
 
 # --------------------------------------------------------------------------
@@ -301,6 +241,7 @@ def main(argv=None) -> int:
     from dakpn_aug.errors import DAKPNInputError
 
     cfg = build_config(args)
+    from dakpn_aug.engine.launch import init_cpu_distributed
     init_cpu_distributed(args.launcher)
     os.makedirs(cfg.work_dir, exist_ok=True)
     trust_checkpoints_under(cfg.work_dir)

@@ -1,0 +1,90 @@
+"""What ``tools/train_dakpn.py`` and ``tools/train_encoder.py`` share when
+they build an mmengine Runner: config overrides, iteration rescaling, and
+the CPU / DDP-on-CPU setup that mmengine 0.10.7 does not handle."""
+from __future__ import annotations
+
+import argparse
+import os
+import os.path as osp
+
+
+def load_config(path: str, cfg_options=None, work_dir=None,
+                launcher: str = 'none'):
+    """``Config.fromfile`` + ``--cfg-options`` + work dir (default
+    ``work_dirs/CONFIG_NAME``) + launcher."""
+    from mmengine.config import Config, DictAction
+    if not osp.isfile(path):
+        raise SystemExit(f'error: config file not found: {path}')
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        ns = argparse.Namespace()
+        DictAction(option_strings=[], dest='o')(None, ns, cfg_options)
+        cfg.merge_from_dict(ns.o)
+    cfg.launcher = launcher
+    if work_dir:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('work_dirs',
+                                osp.splitext(osp.basename(path))[0])
+    return cfg
+
+
+def set_max_iters(cfg, n: int) -> None:
+    """Set the iterations and fit the hook intervals and the iteration-based
+    LR schedule (warm-up, decay) to the new length."""
+    old = cfg.train_cfg.get('max_iters')
+    cfg.train_cfg.max_iters = n
+    if cfg.train_cfg.get('val_interval'):
+        cfg.train_cfg.val_interval = min(cfg.train_cfg.val_interval, n)
+    ck = cfg.get('default_hooks', {}).get('checkpoint')
+    if ck is not None and ck.get('interval'):
+        ck.interval = min(ck.interval, n)
+    for hook in cfg.get('custom_hooks', []) or []:
+        if hook.get('interval'):
+            hook['interval'] = min(hook['interval'], n)
+    scheds = cfg.get('param_scheduler') or []
+    if isinstance(scheds, dict):
+        scheds = [scheds]
+    if not old:
+        return
+    r = n / old
+    for s in scheds:
+        if s.get('by_epoch', True) or s.get('end') is None:
+            continue
+        begin = int(round(s.get('begin', 0) * r))
+        end = n if s.end >= old else int(round(s.end * r))
+        s.begin, s.end = min(begin, n - 1), max(end, begin + 1)
+
+
+def set_seed(cfg, seed) -> None:
+    if seed is not None:
+        cfg.randomness = dict(cfg.get('randomness', {}), seed=seed)
+
+
+def setup_device(cfg, launcher: str, wrapper: str) -> None:
+    """CPU-only machines: gloo instead of nccl, the cores shared between
+    processes, and a DDP wrapper without ``device_ids`` (mmengine defaults
+    them to ``[LOCAL_RANK]``, which DDP rejects for CPU modules)."""
+    import torch
+    if launcher != 'none':
+        cfg.model_wrapper_cfg = dict(
+            cfg.get('model_wrapper_cfg') or dict(type=wrapper))
+    if torch.cuda.is_available():
+        return
+    cfg.env_cfg = dict(cfg.get('env_cfg', {}), dist_cfg=dict(backend='gloo'))
+    world = int(os.environ.get('WORLD_SIZE', '1'))
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+    if launcher != 'none':
+        cfg.model_wrapper_cfg['device_ids'] = None
+
+
+def init_cpu_distributed(launcher: str) -> None:
+    """Start the gloo process group ourselves on CPU-only machines:
+    mmengine 0.10.7's ``init_dist('pytorch')`` calls ``torch.cuda.set_device``
+    unconditionally; the Runner skips its own initialisation when a group
+    exists."""
+    import torch
+    import torch.distributed as dist
+    if launcher == 'pytorch' and not torch.cuda.is_available() and \
+            not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
