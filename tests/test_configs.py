@@ -58,3 +58,24 @@ def test_unpaired_dataset_reads_face_layouts(tmp_path):
     assert s['source_patch'].shape[-2:] == (32 + 24, 32 + 24)
     assert torch.allclose(s['real_patch'], torch.full_like(s['real_patch'],
                                                            200 / 255), atol=0.02)
+
+
+@pytest.mark.parametrize('res', ['512x512', '720x1280'])
+@pytest.mark.parametrize('variant', ['source-only', 'dakpn-pipeline',
+                                     'dakpn-gpu', 'target-only'])
+def test_paper_downstream_configs_parse(res, variant):
+    import dakpn_aug.mmseg  # noqa: F401
+    from mmengine.config import Config
+    name = f'fcn_r50-d8_gta2cityscapes-{res}_{variant}.py'
+    cfg = Config.fromfile(str(ROOT / 'mmseg_configs' / 'downstream' / name))
+    types = [t['type'] for t in cfg.train_dataloader.dataset.pipeline]
+    pre = cfg.model.data_preprocessor
+    assert ('DAKPNTranslate' in types) == (variant == 'dakpn-pipeline')
+    assert (pre.type == 'DAKPNSegDataPreProcessor') == (variant == 'dakpn-gpu')
+    assert cfg.train_dataloader.dataset.type == (
+        'CityscapesLabelIdsDataset' if variant == 'target-only'
+        else 'GTA5Dataset')
+    assert cfg.val_dataloader.dataset.type == 'CityscapesLabelIdsDataset'
+    size = tuple(int(v) for v in res.split('x'))
+    assert tuple(pre.size) == size
+    assert cfg.model.pretrained is None  # never downloads
