@@ -66,7 +66,7 @@ def run(cmd, log: Path) -> None:
         for line in proc.stdout:
             f.write(line)
             if 'Iter(train)' in line or 'Iter(val)' in line or \
-                    'mIoU' in line or line.startswith(('bundle:', 'encoder:')):
+                    line.startswith(('bundle:', 'encoder:')):
                 # Keep the console readable: iteration, ETA and losses.
                 print('      ' + line.split(' - INFO - ')[-1].rstrip()[:160],
                       flush=True)
