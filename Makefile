@@ -8,7 +8,7 @@ STAMP := $(VENV)/.dakpn-installed
 DEMO_OUT ?= work_dirs/demo
 PYTEST_ARGS ?=
 
-.PHONY: install test demo benchmark install-full-mmcv clean
+.PHONY: install test demo benchmark benchmark-downstream install-full-mmcv clean
 
 install: $(STAMP)
 
@@ -29,6 +29,10 @@ demo: install
 
 benchmark: install
 	$(PY) tools/benchmark_speed.py
+
+# Long (about 2 hours on 2 CPU cores): needs `make demo` first.
+benchmark-downstream: install
+	$(PY) tools/benchmark_downstream.py --ablations
 
 # Opt-in: build full mmcv 2.1.0 (compiled ops) from source, ~25 min on 2
 # cores, and use it instead of mmcv-lite. The mmcv.ops stand-in switches
