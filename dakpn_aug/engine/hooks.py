@@ -9,7 +9,8 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 
 from .. import functional as DF
-from ..visualize import grid, param_map_images, to_uint8_rgb, write_png
+from ..visualize import (caption, grid, param_map_images, to_uint8_rgb,
+                         write_png)
 
 
 class DAKPNVisualizationHook(Hook):
@@ -54,11 +55,13 @@ class DAKPNVisualizationHook(Hook):
             noise = model.fixed_noise(*x.shape[-2:], device)
             out = DF.translate(x, params, noise=noise)
             h, w = src.shape[:2]
-            rows.append([src, to_uint8_rgb(out), real] +
+            # The parameter maps carry their own captions (name, range).
+            rows.append([caption(src, 'source'),
+                         caption(to_uint8_rgb(out), 'translation'),
+                         caption(real, 'real')] +
                         param_map_images(params, (2, 5, 8, 9), size=(h, w)))
         path = Path(runner.work_dir) / 'vis' / f'iter_{it:06d}.png'
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_png(path, grid(rows, titles=['source', 'translation', 'real',
-                                           'w_v', 'b_v', 'sigma_b', 'n_r']))
+        write_png(path, grid(rows))
         runner.logger.info(f'wrote {path}')
         return path
