@@ -12,63 +12,18 @@
 # *_gtFine_labelIds.png on the fly (CityscapesLabelIdsDataset): no
 # conversion step. BN instead of SyncBN and pretrained=None (no download):
 # for an ImageNet start, set model.pretrained or load_from to a local file.
-_base_ = [
-    './encoders/fcn_r50-d8_96x160.py',
-    'mmseg::_base_/default_runtime.py',
-    'mmseg::_base_/schedules/schedule_40k.py',
-]
-custom_imports = dict(imports=['dakpn_aug'], allow_failed_imports=False)
-default_scope = 'mmseg'
+_base_ = ['./fcn_r50-d8_gta5-96x160_encoder.py']
 
 data_root = 'data/cityscapes'  # leftImg8bit/{train,val}, gtFine/{train,val}
-enc_scale = (160, 96)  # (w, h): the encoder sees 96x160 images
-
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    # The dataset inserts MapLabelIdsToTrainIds right after LoadAnnotations.
-    dict(type='LoadAnnotations'),
-    dict(type='Resize', scale=enc_scale, keep_ratio=False),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackSegInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=enc_scale, keep_ratio=False),
-    # After Resize: predictions are scored at the label's full resolution.
-    dict(type='LoadAnnotations'),
-    dict(type='PackSegInputs'),
-]
-train_dataloader = dict(
-    batch_size=8,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    dataset=dict(
-        type='CityscapesLabelIdsDataset',
-        data_root=data_root,
-        data_prefix=dict(
-            img_path='leftImg8bit/train', seg_map_path='gtFine/train'),
-        pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=dict(
-        type='CityscapesLabelIdsDataset',
-        data_root=data_root,
-        data_prefix=dict(
-            img_path='leftImg8bit/val', seg_map_path='gtFine/val'),
-        pipeline=test_pipeline))
+# Same model, pipelines and schedule as the DA-KPN-S encoder; only the
+# training data differ (the dataset inserts MapLabelIdsToTrainIds right
+# after LoadAnnotations).
+train_dataloader = dict(dataset=dict(
+    _delete_=True,
+    type='CityscapesLabelIdsDataset',
+    data_root=data_root,
+    data_prefix=dict(img_path='leftImg8bit/train',
+                     seg_map_path='gtFine/train'),
+    pipeline={{_base_.train_pipeline}}))
+val_dataloader = dict(dataset=dict(data_root=data_root))
 test_dataloader = val_dataloader
-val_evaluator = dict(type='IoUMetric', iou_metrics=['mIoU'])
-test_evaluator = val_evaluator
-
-# mmseg's 40k schedule (SGD 0.01, poly), validating every 4k iterations.
-train_cfg = dict(type='IterBasedTrainLoop', max_iters=40000,
-                 val_interval=4000)
-default_hooks = dict(
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=4000,
-                    max_keep_ckpts=3, save_last=True))
-env_cfg = dict(cudnn_benchmark=True)
-randomness = dict(seed=0)

@@ -79,3 +79,19 @@ def test_paper_downstream_configs_parse(res, variant):
     size = tuple(int(v) for v in res.split('x'))
     assert tuple(pre.size) == size
     assert cfg.model.pretrained is None  # never downloads
+
+
+@pytest.mark.parametrize('name, train_type', [
+    ('fcn_r50-d8_gta5-96x160_encoder.py', 'GTA5Dataset'),
+    ('fcn_r50-d8_cityscapes-96x160_encoder.py', 'CityscapesLabelIdsDataset'),
+])
+def test_paper_encoder_configs_parse(name, train_type):
+    import dakpn_aug.mmseg  # noqa: F401
+    from mmengine.config import Config
+    cfg = Config.fromfile(str(ROOT / 'mmseg_configs' / name))
+    assert cfg.train_dataloader.dataset.type == train_type
+    assert cfg.val_dataloader.dataset.type == 'CityscapesLabelIdsDataset'
+    assert cfg.model.backbone.depth == 50 and cfg.model.pretrained is None
+    resize = [t for t in cfg.train_dataloader.dataset.pipeline
+              if t['type'] == 'Resize'][0]
+    assert tuple(resize['scale']) == (160, 96)  # the encoder sees 96x160
