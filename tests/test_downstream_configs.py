@@ -57,7 +57,8 @@ def run(name, env, tmp_path):
 
 @pytest.mark.parametrize('name', [
     'fcn_tiny_demo-source-only.py', 'fcn_tiny_demo-dakpn-pipeline.py',
-    'fcn_tiny_demo-dakpn-gpu.py', 'fcn_tiny_demo-target-only.py'
+    'fcn_tiny_demo-dakpn-gpu.py', 'fcn_tiny_demo-target-only.py',
+    'fcn_tiny_demo-photometric.py', 'fcn_tiny_demo-dakpn-photometric.py'
 ])
 def test_downstream_demo_config_trains_and_validates(name, env, tmp_path):
     runner = run(name, env, tmp_path)
@@ -68,6 +69,11 @@ def test_downstream_demo_config_trains_and_validates(name, env, tmp_path):
     pre = runner.model.data_preprocessor
     if 'pipeline' in name:
         assert 'DAKPNTranslate' in types
+    if 'photometric' in name:
+        assert 'PhotoMetricDistortion' in types
+    if 'dakpn-photometric' in name:  # translate first, then jitter
+        assert types.index('DAKPNTranslate') < types.index(
+            'PhotoMetricDistortion')
     if 'gpu' in name:
         assert type(pre).__name__ == 'DAKPNSegDataPreProcessor'
         from dakpn_aug import runtime

@@ -1,0 +1,63 @@
+"""The downstream benchmark's bookkeeping (the trainings themselves are the
+benchmark, run by ``make benchmark-downstream``, not here)."""
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope='module')
+def bench():
+    spec = importlib.util.spec_from_file_location(
+        'benchmark_downstream', ROOT / 'tools' / 'benchmark_downstream.py')
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_every_variant_config_exists(bench):
+    for config in bench.VARIANTS.values():
+        assert (bench.CFG / config).is_file(), config
+
+
+def test_report_gap_closed_and_files(bench, tmp_path):
+    results = {'source-only': [10.0, 12.0], 'DA-KPN': [20.0, 22.0],
+               'target-only': [30.0, 32.0]}
+    counts = dict(num_source=4, num_real_train=4, num_real_val=2)
+    md = bench.write_report(results, [0, 1], 50, counts, tmp_path)
+    rows = {line.split('|')[1].strip(): line for line in md.splitlines()
+            if line.startswith('| ') and 'training data' not in line}
+    assert rows['source-only'].rstrip().endswith('| 0% |')
+    assert rows['DA-KPN'].rstrip().endswith('| 50% |')
+    assert rows['target-only'].rstrip().endswith('| 100% |')
+    assert '21.00 +- 1.41' in rows['DA-KPN']
+    assert (tmp_path / 'downstream.png').stat().st_size > 1000
+    saved = json.loads((tmp_path / 'downstream.json').read_text())
+    assert saved['results'] == results and saved['iters'] == 50
+
+
+def test_benchmark_data_generated_once_and_regenerated_on_change(
+        bench, tmp_path):
+    counts = dict(num_source=2, num_real_train=1, num_real_val=1)
+    data = bench.benchmark_data(tmp_path, 3, counts)
+    summary = json.loads((data / 'demo_data.json').read_text())
+    assert summary['counts'] == dict(source=2, real_train=1, real_val=1)
+    first = data / 'gta5' / 'images' / '00000.png'
+    mtime = first.stat().st_mtime_ns
+    assert bench.benchmark_data(tmp_path, 3, counts) == data
+    assert first.stat().st_mtime_ns == mtime  # reused, not rewritten
+    bench.benchmark_data(tmp_path, 3, dict(counts, num_source=3))
+    assert len(list((data / 'gta5' / 'images').glob('*.png'))) == 3
+
+
+def test_finished_training_is_not_rerun(bench, tmp_path):
+    import torch
+    wd = tmp_path / 'run'
+    wd.mkdir()
+    torch.save({'meta': {'mIoU': 12.5}}, wd / 'encoder.pth')
+    # no data, no config: would fail if it tried to train
+    assert bench.train_segmenter('missing.py', wd, 0, 1, tmp_path / 'x',
+                                 tmp_path / 'y') == 12.5
