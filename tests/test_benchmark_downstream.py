@@ -61,3 +61,34 @@ def test_finished_training_is_not_rerun(bench, tmp_path):
     # no data, no config: would fail if it tried to train
     assert bench.train_segmenter('missing.py', wd, 0, 1, tmp_path / 'x',
                                  tmp_path / 'y') == 12.5
+
+
+LOG = """\
+11/24 14:07:26 - mmengine - INFO - per class results:
+11/24 14:07:26 - mmengine - INFO -
++---------------+-------+-------+
+|     Class     |  IoU  |  Acc  |
++---------------+-------+-------+
+|      road     | 53.69 | 57.72 |
+|  traffic sign |  0.0  |  0.0  |
+|     rider     |  nan  |  nan  |
++---------------+-------+-------+
+11/24 14:07:26 - mmengine - INFO - Iter(val) [16/16]    mIoU: 26.8450
+"""
+
+
+def test_per_class_iou_reads_the_last_table(bench):
+    first = LOG.replace('53.69', '10.00')
+    got = bench.per_class_iou(first + LOG)
+    assert got == {'road': 53.69, 'traffic sign': 0.0}  # nan left out
+    assert bench.per_class_iou('no table here') == {}
+
+
+def test_report_per_class_table(bench, tmp_path):
+    results = {'source-only': [1.0, 3.0], 'target-only': [5.0, 7.0]}
+    per_class = {'source-only': [{'road': 10.0}, {'road': 20.0, 'sky': 4.0}],
+                 'target-only': [{'road': 50.0}, {'road': 60.0}]}
+    md = bench.write_report(results, [0, 1], 10, dict(
+        num_source=1, num_real_train=1, num_real_val=1), tmp_path, per_class)
+    assert '| road | 15.0 | 55.0 |' in md
+    assert '| sky | 4.0 |  |' in md

@@ -63,6 +63,29 @@ def read_miou(work: Path) -> float:
     return float(meta['mIoU'])
 
 
+def per_class_iou(log_text: str) -> dict:
+    """Class -> IoU (percent) from the last per-class table mmseg's
+    IoUMetric printed into a training log; classes absent from the val
+    split (printed as nan) are left out."""
+    parts = log_text.rsplit('per class results:', 1)
+    out = {}
+    for line in (parts[1].splitlines() if len(parts) == 2 else []):
+        line = line.strip()
+        if line.startswith('+') or not line:
+            continue
+        if not line.startswith('|'):
+            if out:
+                break  # the table has ended
+            continue
+        cells = [c.strip() for c in line.strip('|').split('|')]
+        if cells[0] == 'Class' or len(cells) < 2:
+            continue
+        iou = float(cells[1])
+        if iou == iou:  # not nan
+            out[cells[0]] = iou
+    return out
+
+
 def train_segmenter(config: str, work: Path, seed: int, iters: int,
                     data: Path, bundle: Path) -> float:
     if (work / 'encoder.pth').exists():  # finished in an earlier run
@@ -103,8 +126,28 @@ def mean_std(v):
     return statistics.mean(v), (statistics.stdev(v) if len(v) > 1 else 0.0)
 
 
+def per_class_table(per_class: dict) -> str:
+    """Rows: classes; columns: variants; cells: IoU averaged over seeds."""
+    names = [n for n in per_class if per_class[n]]
+    classes = []
+    for n in names:
+        for run in per_class[n]:
+            classes += [c for c in run if c not in classes]
+    if not classes:
+        return ''
+    lines = ['| class | ' + ' | '.join(names) + ' |',
+             '|---|' + '---:|' * len(names)]
+    for c in classes:
+        cells = []
+        for n in names:
+            v = [run[c] for run in per_class[n] if c in run]
+            cells.append(f'{statistics.mean(v):.1f}' if v else '')
+        lines.append(f'| {c} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
 def write_report(results: dict, seeds, iters: int, counts: dict,
-                 out: Path) -> str:
+                 out: Path, per_class: dict = None) -> str:
     src = mean_std(results['source-only'])[0]
     tgt = mean_std(results['target-only'])[0]
     lines = ['| training data | mIoU (mean +- std) | per seed | gap closed |',
@@ -120,10 +163,13 @@ def write_report(results: dict, seeds, iters: int, counts: dict,
           f'{counts["num_source"]} synthetic or {counts["num_real_train"]} '
           f'real images, seeds {", ".join(map(str, seeds))}.\n\n'
           + '\n'.join(lines) + '\n')
+    table = per_class_table(per_class or {})
+    if table:
+        md += '\nPer-class IoU (mean over seeds):\n\n' + table
     (out / 'downstream.md').write_text(md)
     (out / 'downstream.json').write_text(json.dumps(dict(
-        results=results, seeds=list(seeds), iters=iters, counts=counts),
-        indent=2))
+        results=results, per_class=per_class or {}, seeds=list(seeds),
+        iters=iters, counts=counts), indent=2))
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -201,21 +247,24 @@ def main(argv=None) -> int:
             if args.dakpn_iters:
                 cmd[-2:-2] = ['--max-iters', str(args.dakpn_iters)]
             run(cmd, out / f'dakpn_no_{part}.log')
-    results = {}
+    results, per_class = {}, {}
     total, done = len(variants) * len(seeds), 0
     for name, config in variants.items():
-        results[name] = []
+        results[name], per_class[name] = [], []
         for seed in seeds:
             wd = out / name.replace(' ', '_').replace(',', '').replace(
                 '+', 'and') / f'seed{seed}'
             miou = train_segmenter(config, wd, seed, args.iters, data,
                                    bundles.get(name, bundle))
             results[name].append(miou)
+            log = wd / 'run.log'
+            per_class[name].append(
+                per_class_iou(log.read_text()) if log.exists() else {})
             done += 1
             print(f'[{done}/{total}] {name:22s} seed {seed}: mIoU '
                   f'{miou:.2f} ({(time.time() - t0) / 60:.0f} min)',
                   flush=True)
-    md = write_report(results, seeds, args.iters, counts, out)
+    md = write_report(results, seeds, args.iters, counts, out, per_class)
     print('\n' + md + f'\nwritten: {out}/downstream.md, .json, .png')
     return 0
 
