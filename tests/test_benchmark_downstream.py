@@ -92,3 +92,18 @@ def test_report_per_class_table(bench, tmp_path):
         num_source=1, num_real_train=1, num_real_val=1), tmp_path, per_class)
     assert '| road | 15.0 | 55.0 |' in md
     assert '| sky | 4.0 |  |' in md
+
+
+def test_fcn_score_table_in_report(bench, tmp_path):
+    results = {'source-only': [10.0], 'target-only': [30.0]}
+    fcn = {'synthetic': [dict(pxAcc=60.0, clsAcc=25.0, mIoU=14.0),
+                         dict(pxAcc=62.0, clsAcc=25.0, mIoU=16.0)],
+           'DA-KPN translated': [dict(pxAcc=90.0, clsAcc=37.0, mIoU=33.0),
+                                 dict(pxAcc=90.0, clsAcc=37.0, mIoU=33.0)]}
+    counts = dict(num_source=4, num_real_train=4, num_real_val=2)
+    md = bench.write_report(results, [0], 50, counts, tmp_path, fcn=fcn)
+    assert 'FCN-score' in md
+    assert '| synthetic | 61.0 +- 1.4 | 25.0 +- 0.0 | 15.0 +- 1.4 |' in md
+    assert '| DA-KPN translated | 90.0 +- 0.0 |' in md
+    saved = json.loads((tmp_path / 'downstream.json').read_text())
+    assert saved['fcn_score'] == fcn

@@ -16,9 +16,13 @@ photometric baseline, + both) and on the real train split (target-only),
 once per seed, and evaluates each on the real val split. With
 ``--ablations`` it first trains three ablated DA-KPN bundles (no blur / no
 noise / no affine) with the demo config on the demo data, as the demo
-bundle was, and adds a downstream run for each. Writes ``downstream.md``
-(mIoU mean +- std, the share of the source-only -> target-only gap closed),
-``downstream.json`` and ``downstream.png`` (bar chart) into ``--out``.
+bundle was, and adds a downstream run for each. Last, the FCN-score
+(paper table 1): the target-only segmenters evaluated on the synthetic
+images before and after offline translation with the demo bundle
+(``tools/translate_dataset.py``, ``tools/fcn_score.py``). Writes
+``downstream.md`` (mIoU mean +- std, the share of the source-only ->
+target-only gap closed, per-class IoU, FCN-score), ``downstream.json`` and
+``downstream.png`` (bar chart) into ``--out``.
 
 Rerunning with the same ``--out`` skips trainings that already finished
 (each writes its ``encoder.pth`` last), so a killed run resumes.
@@ -122,6 +126,43 @@ def benchmark_data(out: Path, seed: int, counts: dict) -> Path:
     return data
 
 
+def fcn_scores(out: Path, data: Path, bundle: Path, seeds) -> dict:
+    """FCN-score of the synthetic images, untranslated and translated
+    offline by ``bundle``, under each seed's target-only segmenter: image
+    set -> list of dict(pxAcc, clsAcc, mIoU), one per seed (cached)."""
+    root = out / 'fcn_score'
+    translated = root / 'gta5_dakpn'
+    # Resumable on its own: finished images are skipped.
+    run([sys.executable, ROOT / 'tools' / 'translate_dataset.py', bundle,
+         data / 'gta5', translated, '--labels', 'copy'],
+        root.with_suffix('.translate.log'))
+    scores = {}
+    for name, images in (('synthetic', data / 'gta5'),
+                         ('DA-KPN translated', translated)):
+        scores[name] = []
+        for seed in seeds:
+            res = root / f'{images.name}_seed{seed}.json'
+            if not res.exists():
+                weights = out / 'target-only' / f'seed{seed}' / 'encoder.pth'
+                run([sys.executable, ROOT / 'tools' / 'fcn_score.py',
+                     CFG / VARIANTS['target-only'], weights, images,
+                     '--work-dir', root / 'work', '--out', res],
+                    res.with_suffix('.log'))
+            scores[name].append(json.loads(res.read_text()))
+    return scores
+
+
+def fcn_score_table(scores: dict) -> str:
+    lines = ['| images | pxAcc | clsAcc | mIoU |', '|---|---:|---:|---:|']
+    for name, runs in scores.items():
+        cells = []
+        for key in ('pxAcc', 'clsAcc', 'mIoU'):
+            m, s = mean_std([r[key] for r in runs])
+            cells.append(f'{m:.1f} +- {s:.1f}')
+        lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines) + '\n'
+
+
 def mean_std(v):
     return statistics.mean(v), (statistics.stdev(v) if len(v) > 1 else 0.0)
 
@@ -147,7 +188,8 @@ def per_class_table(per_class: dict) -> str:
 
 
 def write_report(results: dict, seeds, iters: int, counts: dict,
-                 out: Path, per_class: dict = None) -> str:
+                 out: Path, per_class: dict = None,
+                 fcn: dict = None) -> str:
     src = mean_std(results['source-only'])[0]
     tgt = mean_std(results['target-only'])[0]
     lines = ['| training data | mIoU (mean +- std) | per seed | gap closed |',
@@ -166,9 +208,14 @@ def write_report(results: dict, seeds, iters: int, counts: dict,
     table = per_class_table(per_class or {})
     if table:
         md += '\nPer-class IoU (mean over seeds):\n\n' + table
+    if fcn:
+        md += ('\nFCN-score (paper table 1): the target-only segmenters '
+               'on the synthetic images with their labels (mean +- std over '
+               'seeds):\n\n' + fcn_score_table(fcn))
     (out / 'downstream.md').write_text(md)
     (out / 'downstream.json').write_text(json.dumps(dict(
-        results=results, per_class=per_class or {}, seeds=list(seeds),
+        results=results, per_class=per_class or {}, fcn_score=fcn or {},
+        seeds=list(seeds),
         iters=iters, counts=counts), indent=2))
     import matplotlib
     matplotlib.use('Agg')
@@ -264,7 +311,11 @@ def main(argv=None) -> int:
             print(f'[{done}/{total}] {name:22s} seed {seed}: mIoU '
                   f'{miou:.2f} ({(time.time() - t0) / 60:.0f} min)',
                   flush=True)
-    md = write_report(results, seeds, args.iters, counts, out, per_class)
+    print('FCN-score: translating the synthetic images offline and '
+          'scoring them with the target-only segmenters', flush=True)
+    fcn = fcn_scores(out, data, bundle, seeds)
+    md = write_report(results, seeds, args.iters, counts, out, per_class,
+                      fcn)
     print('\n' + md + f'\nwritten: {out}/downstream.md, .json, .png')
     return 0
 
