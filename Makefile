@@ -30,7 +30,8 @@ demo: install
 benchmark: install
 	$(PY) tools/benchmark_speed.py
 
-# Long (about 2 hours on 2 CPU cores): needs `make demo` first.
+# Long (~100 minutes on 2 CPU cores, resumable): needs `make demo` first.
+# Writes work_dirs/downstream_benchmark/downstream.{md,json,png}.
 benchmark-downstream: install
 	$(PY) tools/benchmark_downstream.py --ablations
 

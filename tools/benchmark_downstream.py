@@ -223,7 +223,9 @@ def write_report(results: dict, seeds, iters: int, counts: dict,
     names = list(results)
     colours = ['#999999' if n == 'source-only' else
                '#4c72b0' if n == 'target-only' else
-               '#dd8452' if n == 'photometric' else '#55a868' for n in names]
+               '#dd8452' if n == 'photometric' else
+               '#a1d99b' if n.startswith('DA-KPN, no') else  # ablations
+               '#55a868' for n in names]
     fig, ax = plt.subplots(figsize=(1.3 * len(names) + 2, 3.8))
     means = [mean_std(results[n])[0] for n in names]
     ax.bar(names, means, yerr=[mean_std(results[n])[1] for n in names],
