@@ -272,40 +272,45 @@ def sigma_to_level(sigma: Tensor) -> Tensor:
 
 
 def _local_blur_fast(img: Tensor, sigma: Tensor, kernel_size: int) -> Tensor:
-    # Work in (B, H, W, C) so that the depthwise convs, the level stack and
-    # the gathers all run on contiguous channels-last memory.
+    # Work in (B, H, W, C) so that the depthwise convs and the weighting all
+    # run on contiguous channels-last memory.
     x = img.permute(0, 2, 3, 1).contiguous()
     u = sigma_to_level(sigma.clamp(0.0, SIGMA_MAX).permute(0, 2, 3, 1))
     u = u.expand_as(x)
-    # idx <= L-2 so that idx + 1 is a level; frac then reaches 1 at the top.
-    idx_f = torch.floor(u.detach()).clamp_(max=SIGMA_NUM_LEVELS - 2)
-    frac = u - idx_f
-    used_lo = int(idx_f.min())
-    used_hi = int(idx_f.max()) + 1
-    if not sigma.requires_grad and float(u.max()) == 0.0:
+    u_min, u_max = float(u.detach().min()), float(u.detach().max())
+    if not sigma.requires_grad and u_max == 0.0:
         return img  # sigma == 0 everywhere: exactly the identity
-    levels = range(used_lo, used_hi + 1)
-    pad = _level_radius(SIGMA_LEVELS[used_hi], kernel_size)
+    lo = min(int(math.floor(u_min)), SIGMA_NUM_LEVELS - 2)
+    hi = max(lo + 1, min(int(math.ceil(u_max)), SIGMA_NUM_LEVELS - 1))
+    pad = _level_radius(SIGMA_LEVELS[hi], kernel_size)
     padded = _replicate_pad_nhwc(x, pad)
-
-    def level(k):
+    # Linear interpolation between the two levels around u, written as a
+    # sum of hat weights max(0, 1 - |u - k|) over the levels: each level is
+    # consumed as soon as it is made, so no level stack is held and no
+    # per-pixel gather is needed (27% faster at 720x1280 on 2 CPU cores,
+    # and peak memory no longer grows with the number of levels).
+    grad = x.requires_grad or u.requires_grad
+    if grad:
+        # The same weights with lerp's one-sided derivative at the levels:
+        # |u - k| has zero slope at u == k, which would freeze sigma at 0
+        # (where the KPN starts).
+        idx = torch.floor(u.detach()).clamp_(max=SIGMA_NUM_LEVELS - 2)
+        frac = u - idx
+    out = None
+    for k in range(lo, hi + 1):
         s = SIGMA_LEVELS[k]
-        return x if s == 0 else _blur_fixed(padded, pad, s, kernel_size)
-
-    if x.requires_grad:
-        stack = torch.stack([level(k) for k in levels])
-    else:
-        # Filling a preallocated buffer saves a copy of every level.
-        stack = x.new_empty((len(levels), ) + tuple(x.shape))
-        for i, k in enumerate(levels):
-            stack[i] = level(k)
-    if stack.shape[0] == 2:
-        a, b = stack[0], stack[1]
-    else:
-        rel = (idx_f - used_lo).to(torch.int64).unsqueeze(0)
-        a = torch.gather(stack, 0, rel).squeeze(0)
-        b = torch.gather(stack, 0, rel + 1).squeeze(0)
-    return torch.lerp(a, b, frac).permute(0, 3, 1, 2)
+        level = x if s == 0 else _blur_fixed(padded, pad, s, kernel_size)
+        if grad:
+            weight = torch.where(idx == k, 1.0 - frac,
+                                 torch.where(idx == k - 1, frac, 0.0))
+            out = level * weight if out is None else out + level * weight
+        else:
+            weight = (u - k).abs_().neg_().add_(1.0).clamp_(min=0.0)
+            if out is None:
+                out = level * weight
+            else:
+                out.addcmul_(level, weight)
+    return out.permute(0, 3, 1, 2)
 
 
 def _local_blur_exact(img: Tensor, sigma: Tensor, kernel_size: int,
