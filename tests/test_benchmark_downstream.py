@@ -107,3 +107,13 @@ def test_fcn_score_table_in_report(bench, tmp_path):
     assert '| DA-KPN translated | 90.0 +- 0.0 |' in md
     saved = json.loads((tmp_path / 'downstream.json').read_text())
     assert saved['fcn_score'] == fcn
+
+
+def test_results_of_another_bundle_are_not_reused(bench, tmp_path):
+    bundle = tmp_path / 'b.pth'
+    bundle.write_bytes(b'first')
+    bench.check_same_bundle(tmp_path, bundle)
+    bench.check_same_bundle(tmp_path, bundle)  # same bundle: fine
+    bundle.write_bytes(b'second')
+    with pytest.raises(SystemExit, match='another DA-KPN bundle'):
+        bench.check_same_bundle(tmp_path, bundle)

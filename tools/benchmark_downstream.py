@@ -25,7 +25,8 @@ target-only gap closed, per-class IoU, FCN-score), ``downstream.json`` and
 ``downstream.png`` (bar chart) into ``--out``.
 
 Rerunning with the same ``--out`` skips trainings that already finished
-(each writes its ``encoder.pth`` last), so a killed run resumes.
+(each writes its ``encoder.pth`` last), so a killed run resumes; an
+``--out`` made with another DA-KPN bundle is refused, not silently reused.
 
 A long job (about 4 minutes per training on 2 CPU cores): it is a benchmark,
 not a test.
@@ -124,6 +125,21 @@ def benchmark_data(out: Path, seed: int, counts: dict) -> Path:
     print(f'generating the benchmark data ({want}) -> {data}', flush=True)
     make_demo_data(data, seed=seed, **counts)
     return data
+
+
+def check_same_bundle(out: Path, bundle: Path) -> None:
+    """Finished runs in ``out`` are reused, so they must come from this
+    bundle: remember its hash on the first run, refuse another one later."""
+    import hashlib
+    digest = hashlib.sha256(bundle.read_bytes()).hexdigest()
+    stamp = out / 'bundle.sha256'
+    if not stamp.exists():
+        stamp.write_text(digest + '\n')
+    elif stamp.read_text().strip() != digest:
+        raise SystemExit(
+            f'benchmark_downstream: {out} holds results of another DA-KPN '
+            f'bundle than {bundle} (a new `make demo`?); pass a new --out or '
+            'delete it')
 
 
 def fcn_scores(out: Path, data: Path, bundle: Path, seeds) -> dict:
@@ -271,6 +287,7 @@ def main(argv=None) -> int:
     seeds = [int(s) for s in args.seeds.split(',')]
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
+    check_same_bundle(out, bundle)
     counts = dict(num_source=args.num_source,
                   num_real_train=args.num_real_train,
                   num_real_val=args.num_real_val)
