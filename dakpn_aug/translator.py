@@ -313,10 +313,13 @@ class DAKPNTranslator(nn.Module):
             blur_mode: override the blur mode.
         """
         from .models import KernelPredictionNet, SemanticEncoder
+        from .models.encoder import safe_segmentor_config
         meta, tensors = cls.read_bundle(path)
         enc_meta = meta['encoder']
+        # Never execute anything a shared file names (see the function).
+        segmentor = safe_segmentor_config(enc_meta['segmentor'], path)
         try:
-            enc = SemanticEncoder(enc_meta['segmentor'],
+            enc = SemanticEncoder(segmentor,
                                   input_size=enc_meta['input_size'])
             kpn = KernelPredictionNet(**meta['kpn'])
         except Exception as e:  # noqa: BLE001

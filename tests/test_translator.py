@@ -200,9 +200,83 @@ def _bad_files(tmp_path, good):
     files['mismatch'] = (tmp_path / 'mism.pth', 'do not match')
     meta2 = json.loads(data['meta_json'])
     meta2['encoder']['segmentor']['type'] = 'NoSuchSegmentor'
-    torch.save(dict(data, meta_json=json.dumps(meta2)), tmp_path / 'a.pth')
+    torch.save(dict(data, meta_json=json.dumps(meta2)), tmp_path / 'u.pth')
+    files['unregistered'] = (tmp_path / 'u.pth', 'not a model registered')
+    meta3 = json.loads(data['meta_json'])
+    meta3['encoder']['segmentor']['no_such_argument'] = 1
+    torch.save(dict(data, meta_json=json.dumps(meta3)), tmp_path / 'a.pth')
     files['arch'] = (tmp_path / 'a.pth', 'cannot build')
     return files
+
+
+def _code_running_bundles(tmp_path, good, marker):
+    """Bundles whose metadata would run code if the loader executed or
+    imported what it names (issue: a bundle is data, never code)."""
+    data = torch.load(good, weights_only=True)
+    script = tmp_path / 'evil_config.py'
+    script.write_text(f'open({str(marker)!r}, "w").write("ran")\n'
+                      'model = dict(type="EncoderDecoder")\n')
+    (tmp_path / 'sub').mkdir()
+
+    def with_segmentor(name, segmentor):
+        meta = json.loads(data['meta_json'])
+        if callable(segmentor):
+            segmentor(meta['encoder']['segmentor'])
+        else:
+            meta['encoder']['segmentor'] = segmentor
+        path = tmp_path / f'{name}.pth'
+        torch.save(dict(data, meta_json=json.dumps(meta)), path)
+        return path
+
+    def nested(seg):
+        seg['backbone']['type'] = 'subprocess.Popen'
+        seg['backbone']['args'] = ['touch', str(marker)]
+
+    def top(seg):
+        seg['type'] = 'os.system'
+        seg['command'] = f'touch {marker}'
+
+    return {
+        'absolute config path': (with_segmentor('abs', str(script)),
+                                 'not a preset'),
+        'relative config path': (with_segmentor(
+            'rel', f'sub/../{script.name}'), 'not a preset'),
+        'dotted type (nested)': (with_segmentor('nested', nested),
+                                 "type='subprocess.Popen'"),
+        'dotted type (top)': (with_segmentor('top', top), "type='os.system'"),
+        'not a dict': (with_segmentor('list', [1, 2]), 'must be a dict'),
+    }
+
+
+def test_bundle_metadata_never_runs_code(translator, tmp_path, monkeypatch):
+    good = translator.save(tmp_path / 'good.pth')
+    marker = tmp_path / 'code_ran'
+    monkeypatch.chdir(tmp_path)  # the relative path resolves from here
+    for name, (path, reason) in _code_running_bundles(
+            tmp_path, good, marker).items():
+        with pytest.raises(DAKPNCheckpointError) as info:
+            DAKPNTranslator.from_checkpoint(path)
+        assert reason in str(info.value), (name, str(info.value))
+        assert str(path) in str(info.value), name
+        assert not marker.exists(), f'{name}: loading ran code'
+
+
+def test_bundle_weight_sources_in_metadata_are_ignored(translator, tmp_path):
+    """init_cfg / pretrained in a bundle's encoder config would load (or
+    download) another file; the bundle's own weights are what is used."""
+    good = translator.save(tmp_path / 'good.pth')
+    data = torch.load(good, weights_only=True)
+    meta = json.loads(data['meta_json'])
+    seg = meta['encoder']['segmentor']
+    seg['pretrained'] = str(tmp_path / 'elsewhere.pth')
+    seg['backbone']['init_cfg'] = dict(type='Pretrained',
+                                       checkpoint='http://example.invalid/x')
+    torch.save(dict(data, meta_json=json.dumps(meta)), tmp_path / 'w.pth')
+    loaded = DAKPNTranslator.from_checkpoint(tmp_path / 'w.pth')
+    assert 'pretrained' not in loaded.encoder.segmentor_cfg
+    assert 'init_cfg' not in loaded.encoder.segmentor_cfg['backbone']
+    img = uint8_image(40, 60)
+    assert np.array_equal(loaded(img), translator(img))
 
 
 def test_every_bad_bundle_raises_one_clear_error(translator, tmp_path):

@@ -54,6 +54,81 @@ def load_encoder_config(name_or_path: Union[str, Path]) -> dict:
     return json.loads(json.dumps(cfg.model.to_dict()))
 
 
+#: Keys dropped from a segmentor config read from a shared file: they name
+#: weight files (or URLs) to load, and a bundle carries its weights itself.
+_WEIGHT_SOURCE_KEYS = ('init_cfg', 'pretrained')
+
+
+def _registered_model(name: str) -> bool:
+    """Whether ``name`` is registered in mmseg's MODELS or a parent registry
+    (looked up in the registries' tables, never imported by path)."""
+    from mmseg.registry import MODELS
+    reg = MODELS
+    while reg is not None:
+        if name in reg.module_dict:
+            return True
+        reg = reg.parent
+    return False
+
+
+def safe_segmentor_config(value, source: Union[str, Path]) -> dict:
+    """A segmentor config taken from a shared file, checked to be pure data.
+
+    mmengine's registry resolves a ``type`` it does not know as a dotted
+    import path (``'subprocess.Popen'``), and a config *file* is Python that
+    ``Config.fromfile`` executes. So a bundle may only name its encoder as
+    a dict whose every ``type`` is a plain name registered in mmseg's (or
+    mmengine's) MODELS registry, or as one of :data:`ENCODER_PRESETS`
+    (files shipped with the package). Keys that point at weight files
+    (``init_cfg``, ``pretrained``) are dropped: the weights are in the bundle.
+
+    Raises:
+        DAKPNCheckpointError: naming ``source`` and what was refused.
+    """
+    from mmseg.utils import register_all_modules
+    if isinstance(value, str):
+        if value in ENCODER_PRESETS:
+            return load_encoder_config(value)
+        raise DAKPNCheckpointError(
+            source, f'its encoder config is given as {value!r}, which is not '
+            f'a preset ({sorted(ENCODER_PRESETS)}); a shared file may not '
+            'name a config file to execute (a bundle carries its encoder '
+            'config as data)')
+    if not isinstance(value, dict):
+        raise DAKPNCheckpointError(
+            source, 'its encoder config must be a dict, got '
+            f'{type(value).__name__}')
+    register_all_modules(init_default_scope=False)
+
+    def clean(node, where):
+        if isinstance(node, dict):
+            out = {}
+            for key, item in node.items():
+                if key in _WEIGHT_SOURCE_KEYS:
+                    continue
+                if key != 'type':
+                    out[key] = clean(item, f'{where}.{key}'.lstrip('.'))
+                elif isinstance(item, str) and '.' not in item and \
+                        _registered_model(item):
+                    out[key] = item
+                else:
+                    raise DAKPNCheckpointError(
+                        source, f'its encoder config has type={item!r} at '
+                        f'{where or "the top level"}, which is not a model '
+                        'registered in mmseg; only registered names are '
+                        'built from a shared file (never import paths)')
+            return out
+        if isinstance(node, (list, tuple)):
+            return [clean(v, f'{where}[{i}]') for i, v in enumerate(node)]
+        if node is None or isinstance(node, (str, int, float, bool)):
+            return node
+        raise DAKPNCheckpointError(
+            source, f'its encoder config holds a {type(node).__name__} at '
+            f'{where}; only JSON data is allowed')
+
+    return clean(value, '')
+
+
 def _load_state_dict_file(path: Union[str, Path]) -> dict:
     """Weights of an mmseg/mmengine checkpoint, loaded without unpickling
     arbitrary objects (``weights_only=True``)."""
