@@ -17,6 +17,23 @@ training) calls :func:`translate`; nothing else re-implements the equation.
 Parameter layout (12 channels, paper order)::
 
     0 w_h  1 w_s  2 w_v | 3 b_h  4 b_s  5 b_v | 6 sigma_r 7 sigma_g 8 sigma_b | 9 n_r 10 n_g 11 n_b
+
+Colour space of the affine ``w * p + b`` (``color_space``):
+
+- ``'ycbcr'`` (default): luma and two colour-difference channels (BT.601,
+  full range, chroma centred on 0). Every channel is linear in RGB and none
+  is circular, so a gain on Cb/Cr is a saturation change that keeps the
+  hue, an offset is a colour cast, and greys stay grey unless an offset
+  tints them. Layout ``w_y w_cb w_cr | b_y b_cb b_cr``.
+- ``'hsv'`` (the paper): ``w_h * h`` multiplies a circular quantity, so an
+  object whose hues straddle 0 (red) is torn into two colours (rainbow
+  fringes), and hue means nothing where saturation is ~0. Kept for
+  reproducing the paper.
+
+The noise field ``N`` (``make_noise``): ``'gaussian'`` (default) is
+zero-mean N(0, 1), so ``n`` is the std of added sensor noise; ``'clamped'``
+is the paper's N(0, 1) clamped to [0, 1], which has mean 0.32 and so
+brightens the image by ``0.32 * n`` besides adding noise.
 """
 from __future__ import annotations
 
@@ -28,7 +45,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = [
-    'NUM_PARAMS', 'PARAM_NAMES', 'KERNEL_SIZE', 'BLUR_MARGIN', 'SIGMA_MAX',
+    'NUM_PARAMS', 'PARAM_NAMES', 'PARAM_SLICES', 'COLOR_SPACES',
+    'NOISE_DISTRIBUTIONS', 'param_names', 'rgb_to_ycbcr', 'ycbcr_to_rgb',
+    'color_affine', 'KERNEL_SIZE', 'BLUR_MARGIN', 'SIGMA_MAX',
     'SIGMA_LEVELS', 'split_params', 'identity_params', 'rgb_to_hsv',
     'hsv_to_rgb', 'gaussian_kernel1d', 'local_gaussian_blur',
     'upsample_params', 'make_noise', 'translate'
@@ -37,6 +56,11 @@ __all__ = [
 NUM_PARAMS = 12
 PARAM_NAMES = ('w_h', 'w_s', 'w_v', 'b_h', 'b_s', 'b_v', 'sigma_r',
                'sigma_g', 'sigma_b', 'n_r', 'n_g', 'n_b')
+#: Where each group of the 12 channels lives (one place for the layout).
+PARAM_SLICES = dict(weight=slice(0, 3), bias=slice(3, 6), sigma=slice(6, 9),
+                    noise=slice(9, 12))
+COLOR_SPACES = ('ycbcr', 'hsv')
+NOISE_DISTRIBUTIONS = ('gaussian', 'clamped')
 #: The paper's blur support: a 25x25 kernel.
 KERNEL_SIZE = 25
 #: Pixels a crop must extend beyond its region of interest so that
@@ -80,13 +104,28 @@ def _check_image(img: Tensor, name: str = 'img') -> None:
         raise ValueError(f'{name} is empty: shape {tuple(img.shape)}')
 
 
+def param_names(color_space: str = 'ycbcr') -> Tuple[str, ...]:
+    """Names of the 12 channels for a colour space (see the module doc)."""
+    _check_color_space(color_space)
+    if color_space == 'hsv':
+        return PARAM_NAMES
+    return ('w_y', 'w_cb', 'w_cr', 'b_y', 'b_cb', 'b_cr') + PARAM_NAMES[6:]
+
+
+def _check_color_space(color_space: str) -> None:
+    if color_space not in COLOR_SPACES:
+        raise ValueError(f'color_space must be one of {COLOR_SPACES}, got '
+                         f'{color_space!r}')
+
+
 def split_params(params: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
     """Split a (B, 12, h, w) parameter map into ``(w_hsv, b_hsv, sigma_rgb,
     n_rgb)``, each (B, 3, h, w)."""
     if params.dim() != 4 or params.shape[1] != NUM_PARAMS:
         raise ValueError('params must have shape (B, 12, h, w), got '
                          f'{tuple(params.shape)}')
-    return params[:, 0:3], params[:, 3:6], params[:, 6:9], params[:, 9:12]
+    return tuple(params[:, PARAM_SLICES[k]]
+                 for k in ('weight', 'bias', 'sigma', 'noise'))
 
 
 def identity_params(batch: int = 1,
@@ -169,6 +208,48 @@ def hsv_to_rgb(hsv: Tensor) -> Tensor:
         ramp = torch.minimum(k, 4.0 - k).clamp(0.0, 1.0)
         out.append(v - vs * ramp)
     return torch.stack(out, dim=-3)
+
+
+#: BT.601 luma weights of R, G, B; Cb = (B - Y) / _CB, Cr = (R - Y) / _CR
+#: puts both colour differences in [-0.5, 0.5].
+_LUMA = (0.299, 0.587, 0.114)
+_CB = 2.0 * (1.0 - _LUMA[2])
+_CR = 2.0 * (1.0 - _LUMA[0])
+
+
+def rgb_to_ycbcr(rgb: Tensor) -> Tensor:
+    """RGB in [0, 1] -> ``[Y, Cb, Cr]`` (BT.601 full range, chroma centred:
+    Y in [0, 1], Cb and Cr in [-0.5, 0.5]). Linear, so it is exactly
+    invertible and has no circular channel.
+
+    Example:
+        >>> rgb_to_ycbcr(torch.tensor([.5, .5, .5]).view(1, 3, 1, 1)).flatten()
+        tensor([0.5000, 0.0000, 0.0000])
+    """
+    r, g, b = rgb.unbind(-3)
+    y = _LUMA[0] * r + _LUMA[1] * g + _LUMA[2] * b
+    return torch.stack((y, (b - y) / _CB, (r - y) / _CR), dim=-3)
+
+
+def ycbcr_to_rgb(ycc: Tensor) -> Tensor:
+    """Inverse of :func:`rgb_to_ycbcr` (no clamping)."""
+    y, cb, cr = ycc.unbind(-3)
+    r = y + _CR * cr
+    b = y + _CB * cb
+    g = (y - _LUMA[0] * r - _LUMA[2] * b) / _LUMA[1]
+    return torch.stack((r, g, b), dim=-3)
+
+
+def color_affine(img: Tensor, weight: Tensor, bias: Tensor,
+                 color_space: str = 'ycbcr') -> Tensor:
+    """``w * p + b`` in ``color_space`` (the colour part of Eq. 1).
+
+    Returns RGB in [0, 1] (out-of-gamut results are clamped).
+    """
+    _check_color_space(color_space)
+    if color_space == 'hsv':
+        return hsv_to_rgb(weight * rgb_to_hsv(img) + bias)
+    return ycbcr_to_rgb(weight * rgb_to_ycbcr(img) + bias).clamp(0.0, 1.0)
 
 
 # ------------------------------------------------------------------ blur
@@ -450,8 +531,11 @@ def make_noise(shape: Sequence[int],
                seed: Optional[int] = None,
                generator: Optional[torch.Generator] = None,
                device=None,
-               dtype=torch.float32) -> Tensor:
-    """The noise field N: standard normal samples clamped to [0, 1] (paper).
+               dtype=torch.float32,
+               distribution: str = 'gaussian') -> Tensor:
+    """The noise field N: standard normal samples (``'gaussian'``, zero
+    mean) or, as the paper writes it, standard normal samples clamped to
+    [0, 1] (``'clamped'``, mean 0.32: it brightens).
 
     Drawn on the CPU from ``seed`` (or ``generator``) and then moved, so the
     same seed gives the same field on every device.
@@ -461,22 +545,30 @@ def make_noise(shape: Sequence[int],
         ...             make_noise((1, 3, 4, 4), seed=0))
         True
     """
+    if distribution not in NOISE_DISTRIBUTIONS:
+        raise ValueError(f'noise distribution must be one of '
+                         f'{NOISE_DISTRIBUTIONS}, got {distribution!r}')
     if generator is None:
         generator = torch.Generator()
         generator.manual_seed(0 if seed is None else int(seed))
     n = torch.randn(tuple(shape), generator=generator, dtype=torch.float32)
-    return n.clamp_(0.0, 1.0).to(device=device, dtype=dtype)
+    if distribution == 'clamped':
+        n.clamp_(0.0, 1.0)
+    return n.to(device=device, dtype=dtype)
 
 
 def translate(img: Tensor,
               params: Tensor,
               noise: Optional[Tensor] = None,
               blur_mode: str = 'fast',
-              clamp: bool = True) -> Tensor:
+              clamp: bool = True,
+              color_space: str = 'ycbcr') -> Tensor:
     """Apply the DA-KPN translation (Eq. 1) to a batch of RGB images.
 
-    ``T(p) = n * N + k_sigma * (w * p + b)`` where ``w * p + b`` acts in HSV
-    space and ``k_sigma`` is :func:`local_gaussian_blur`.
+    ``T(p) = n * N + k_sigma * (w * p + b)`` where ``w * p + b`` acts in
+    ``color_space`` (:func:`color_affine`; ``'hsv'`` is the paper's, the
+    default ``'ycbcr'``) and ``k_sigma`` is
+    :func:`local_gaussian_blur`.
 
     Args:
         img: (B, 3, H, W) RGB float in [0, 1], any H and W.
@@ -487,6 +579,7 @@ def translate(img: Tensor,
         noise: (B or 1, 3, H, W) noise field N, or None for no noise term.
         blur_mode: ``'fast'`` or ``'exact'`` (see :func:`local_gaussian_blur`).
         clamp: clamp the result to [0, 1].
+        color_space: ``'hsv'`` or ``'ycbcr'`` (see the module docstring).
 
     Returns:
         (B, 3, H, W) translated images.
@@ -506,8 +599,7 @@ def translate(img: Tensor,
     full = upsample_params(params, img.shape[-2:])
     w, b, sigma, n = split_params(full)
 
-    hsv = rgb_to_hsv(img)
-    rgb = hsv_to_rgb(w * hsv + b)
+    rgb = color_affine(img, w, b, color_space)
     out = local_gaussian_blur(rgb, sigma, mode=blur_mode)
     if noise is not None:
         if noise.dim() != 4 or noise.shape[1] != 3 or \

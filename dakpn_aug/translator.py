@@ -24,7 +24,9 @@ from .image import image_to_tensor, tensor_to_image
 from .version import __version__
 
 BUNDLE_FORMAT = 'dakpn-bundle'
-BUNDLE_VERSION = 1
+#: 2: the KPN's colour space and the noise distribution are stored; version
+#: 1 bundles predate both and load with the paper's ('hsv', 'clamped').
+BUNDLE_VERSION = 2
 NOISE_MODES = ('fixed', 'fresh', 'none')
 
 
@@ -38,15 +40,28 @@ class NoisePolicy:
       ``seed`` (same seed, same sequence of outputs) or from the generator
       passed to the call.
     - ``'none'``: no noise term.
+
+    ``distribution`` is the law of N (``functional.make_noise``):
+    ``'gaussian'`` (zero mean, the default) or the paper's ``'clamped'``.
     """
     mode: str = 'fixed'
     seed: int = 0
+    distribution: str = 'gaussian'
 
     def __post_init__(self):
         if self.mode not in NOISE_MODES:
             raise ValueError(f'noise mode must be one of {NOISE_MODES}, got '
                              f'{self.mode!r}')
+        if self.distribution not in DF.NOISE_DISTRIBUTIONS:
+            raise ValueError('noise distribution must be one of '
+                             f'{DF.NOISE_DISTRIBUTIONS}, got '
+                             f'{self.distribution!r}')
         self.seed = int(self.seed)
+
+    def make(self, shape, seed=None, generator=None, device=None):
+        """A field of this policy's distribution (see ``make_noise``)."""
+        return DF.make_noise(shape, seed=seed, generator=generator,
+                             device=device, distribution=self.distribution)
 
     @classmethod
     def coerce(cls, value) -> 'NoisePolicy':
@@ -144,11 +159,11 @@ class DAKPNTranslator(nn.Module):
             if key not in self._fixed_noise:
                 if len(self._fixed_noise) > 8:  # bound the cache
                     self._fixed_noise.clear()
-                self._fixed_noise[key] = DF.make_noise(
+                self._fixed_noise[key] = self.noise.make(
                     (1, 3, h, w), seed=self.noise.seed, device=device)
             return self._fixed_noise[key]
         gen = self._generator if generator is None else generator
-        return DF.make_noise((b, 3, h, w), generator=gen, device=device)
+        return self.noise.make((b, 3, h, w), generator=gen, device=device)
 
     @torch.no_grad()
     def translate_batch(self,
@@ -178,7 +193,8 @@ class DAKPNTranslator(nn.Module):
             noise = self.noise_for(images.shape, generator=generator,
                                    device=images.device)
         out = DF.translate(images.float(), params, noise=noise,
-                           blur_mode=self.blur_mode)
+                           blur_mode=self.blur_mode,
+                           color_space=self.kpn.color_space)
         return out.to(images.dtype)
 
     def forward(self, image, generator: Optional[torch.Generator] = None):
@@ -316,6 +332,10 @@ class DAKPNTranslator(nn.Module):
         from .models.encoder import safe_segmentor_config
         meta, tensors = cls.read_bundle(path)
         enc_meta = meta['encoder']
+        if meta.get('format_version', 1) < 2:
+            meta['kpn'].setdefault('color_space', 'hsv')
+            if isinstance(meta.get('noise'), dict):
+                meta['noise'].setdefault('distribution', 'clamped')
         # Never execute anything a shared file names (see the function).
         segmentor = safe_segmentor_config(enc_meta['segmentor'], path)
         try:

@@ -70,10 +70,13 @@ def grid(rows: Sequence[Sequence[np.ndarray]],
 
 def param_map_images(params: Tensor,
                      channels: Sequence[int] = DEFAULT_PARAM_CHANNELS,
-                     size: Optional[Sequence[int]] = None
+                     size: Optional[Sequence[int]] = None,
+                     names: Sequence[str] = PARAM_NAMES
                      ) -> List[np.ndarray]:
     """Colour-mapped pictures of parameter channels of one (1, 12, h, w) or
-    (12, h, w) map, each captioned with its name and value range."""
+    (12, h, w) map, each captioned with its name (``names``: the channel
+    names of the translator's colour space, ``functional.param_names``)
+    and value range."""
     p = params.detach().float().cpu()
     if p.dim() == 4:
         p = p[0]
@@ -87,7 +90,7 @@ def param_map_images(params: Tensor,
         if size is not None:
             col = cv2.resize(col, (int(size[1]), int(size[0])),
                              interpolation=cv2.INTER_NEAREST)
-        out.append(caption(col, f'{ch}:{PARAM_NAMES[ch]} {lo:.2f}..{hi:.2f}'))
+        out.append(caption(col, f'{ch}:{names[ch]} {lo:.2f}..{hi:.2f}'))
     return out
 
 

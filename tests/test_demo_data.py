@@ -92,8 +92,9 @@ def test_summary_documents_the_camera_model(data):
     out, s = data
     cm = s['camera_model']
     assert cm['order'] == ['white_balance_exposure', 'desaturation',
-                           'optical_blur', 'sensor_noise', 'vignetting',
-                           'quantisation']
+                           'class_looks', 'optical_blur', 'sensor_noise',
+                           'vignetting', 'quantisation']
+    assert s['camera'] == 'demo' and cm['class_looks'] == {}
     assert cm['desaturation']['saturation_scale'] == [0.55, 0.75]
     assert cm['optical_blur']['sigma_px'] == [1.0, 1.8]
     assert cm['sensor_noise']['noise_std'] == [0.02, 0.04]

@@ -322,13 +322,14 @@ def test_translate_channel_order_follows_paper():
     red[:, 0] = 1.0
     p = DF.identity_params(1, (2, 2))
     p[:, 2] = 0.5  # w_v: halves the value
-    torch.testing.assert_close(DF.translate(red, p)[:, :, 0, 0],
-                               torch.tensor([[0.5, 0.0, 0.0]]))
+    torch.testing.assert_close(
+        DF.translate(red, p, color_space='hsv')[:, :, 0, 0],
+        torch.tensor([[0.5, 0.0, 0.0]]))
     p = DF.identity_params(1, (2, 2))
     p[:, 3] = 1 / 3  # b_h: red -> green
-    torch.testing.assert_close(DF.translate(red, p)[:, :, 0, 0],
-                               torch.tensor([[0.0, 1.0, 0.0]]), atol=1e-5,
-                               rtol=0)
+    torch.testing.assert_close(
+        DF.translate(red, p, color_space='hsv')[:, :, 0, 0],
+        torch.tensor([[0.0, 1.0, 0.0]]), atol=1e-5, rtol=0)
     p = DF.identity_params(1, (2, 2))
     p[:, 10] = 0.5  # n_g: noise in green only
     noise = torch.ones(1, 3, 8, 8)
@@ -410,3 +411,70 @@ def test_translate_on_device_matches_cpu(device):
     out = DF.translate(img.to(device), p.to(device), noise.to(device))
     assert out.device.type == device.type
     torch.testing.assert_close(out.cpu(), ref, atol=1e-5, rtol=0)
+
+
+def test_ycbcr_round_trip_and_parameter_meaning():
+    rgb = torch.rand(2, 3, 7, 9, dtype=torch.float64)
+    torch.testing.assert_close(DF.ycbcr_to_rgb(DF.rgb_to_ycbcr(rgb)), rgb)
+    assert DF.param_names('ycbcr')[:6] == ('w_y', 'w_cb', 'w_cr', 'b_y',
+                                           'b_cb', 'b_cr')
+    assert DF.param_names('hsv') == DF.PARAM_NAMES
+    colour = torch.tensor([0.6, 0.45, 0.4]).view(1, 3, 1, 1).expand(
+        1, 3, 6, 6).contiguous()
+    p = DF.identity_params(1, (2, 2))
+    p[:, 0] = 0.5  # w_y halves the luma, chroma unchanged
+    out = DF.rgb_to_ycbcr(DF.translate(colour, p))[0, :, 0, 0]
+    ref = DF.rgb_to_ycbcr(colour)[0, :, 0, 0]
+    torch.testing.assert_close(out, ref * torch.tensor([0.5, 1, 1]))
+    p = DF.identity_params(1, (2, 2))
+    p[:, 1:3] = 0.0  # no chroma: the luma's grey
+    out = DF.translate(colour, p)[0, :, 0, 0]
+    torch.testing.assert_close(out, ref[0].expand(3))
+    grey = torch.full((1, 3, 6, 6), 0.5)
+    p = DF.identity_params(1, (2, 2))
+    p[:, 1:3] = 2.0  # a chroma gain leaves greys grey
+    torch.testing.assert_close(DF.translate(grey, p), grey)
+    with pytest.raises(ValueError, match='color_space'):
+        DF.translate(grey, p, color_space='lab')
+
+
+def _hue(rgb):
+    return DF.rgb_to_hsv(rgb)[:, 0]
+
+
+@pytest.mark.parametrize('gain', [0.5, 0.8, 1.5])
+def test_red_object_straddling_hue_zero_keeps_one_hue(gain):
+    """No rainbow fringes: a red object whose hues sit on both sides of 0
+    (slightly magenta and slightly orange reds) keeps one red hue after a
+    colour gain in the default colour space. In the paper's HSV space the
+    same gain on w_h tears it into two far-apart hues."""
+    reds = torch.tensor([[1.0, 0.05, 0.12], [1.0, 0.12, 0.05],
+                         [0.9, 0.02, 0.08], [0.9, 0.08, 0.02]])
+    img = reds.t().reshape(1, 3, 1, 4).expand(1, 3, 4, 4).contiguous()
+    hue_in = _hue(img)
+    assert (hue_in > 0.9).any() and (hue_in < 0.1).any()  # straddles 0
+
+    def circular_spread(h):
+        d = (h.flatten()[:, None] - h.flatten()[None, :]).abs()
+        return torch.minimum(d, 1 - d).max().item()
+
+    p = DF.identity_params(1, (2, 2))
+    p[:, 0:3] = gain  # every colour gain at once
+    out = DF.translate(img, p)
+    sat = DF.rgb_to_hsv(out)[:, 1]
+    assert sat.min() > 0.3  # still a colour, so its hue is meaningful
+    # Input hues span 9 degrees; "one hue": within 18 degrees (0.05 of the
+    # wheel) after the gain, gamut clipping included.
+    assert circular_spread(hue_in) < 0.03
+    assert circular_spread(_hue(out)) < 0.05
+    hsv_out = DF.translate(img, p, color_space='hsv')
+    assert circular_spread(_hue(hsv_out)) > 0.2  # the paper's rainbow
+
+
+def test_noise_distributions():
+    g = DF.make_noise((1, 3, 200, 200), seed=0)
+    assert abs(g.mean().item()) < 0.01 and abs(g.std().item() - 1) < 0.01
+    c = DF.make_noise((1, 3, 200, 200), seed=0, distribution='clamped')
+    assert c.min() >= 0 and c.max() <= 1 and abs(c.mean() - 0.316) < 0.01
+    with pytest.raises(ValueError, match='distribution'):
+        DF.make_noise((1, 3, 4, 4), distribution='uniform')

@@ -42,7 +42,9 @@ def test_kpn_gradients_reach_every_parameter_group_at_init():
     logits = torch.randn(1, 4, 8, 12)
     noise = DF.make_noise((1, 3, 32, 48), seed=0)
     out = DF.translate(img, kpn(logits), noise)
-    target = DF.local_gaussian_blur(img, torch.ones(1, 1, 32, 48)) + 0.1
+    # Brighter, blurred and noisier than the input: every group must move.
+    target = DF.local_gaussian_blur(img, torch.ones(1, 1, 32, 48)) + 0.1 + \
+        0.1 * noise
     ((out - target)**2).mean().backward()
     grad = kpn.conv.bias.grad
     assert grad is not None

@@ -13,8 +13,10 @@ Steps (each prints its progress; about 10 minutes on a 2-core CPU):
      which exports ``dakpn/dakpn_bundle.pth``;
   4. translate the held-back synthetic images with the trained bundle (and,
      for reference, with the model's own identity initialisation);
-  5. write ``before_after.png``, ``param_maps.png`` and the domain-gap table
-     (``domain_gap.md`` / ``domain_gap.json``) into the output folder.
+  5. write ``before_after.png``, ``param_maps.png``, the domain-gap tables
+     (``domain_gap.md`` / ``domain_gap.json``: whole image and per class)
+     and the per-class colour swatches (``domain_gap_swatches.png``) into
+     the output folder.
 
 ``--fast`` runs a few iterations of each training (a smoke test, not a
 result). Nothing is downloaded; everything runs on the CPU.
@@ -22,13 +24,11 @@ result). Nothing is downloaded; everything runs on the CPU.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,12 +40,12 @@ from dakpn_aug.data.cityscapes_labels import (TRAIN_PALETTE,  # noqa: E402
 from dakpn_aug.data.demo import make_demo_data  # noqa: E402
 from dakpn_aug.data.sources import (list_images, read_label,  # noqa: E402
                                     read_rgb)
+from dakpn_aug.domain_stats import (domain_gap, format_pct,  # noqa: E402
+                                    write_report)
+from dakpn_aug.functional import param_names  # noqa: E402
 from dakpn_aug.visualize import (caption, grid,  # noqa: E402
                                  labels_to_color, param_map_images,
                                  write_png)
-
-sys.path.insert(0, str(ROOT / 'tools'))
-from domain_gap import domain_gap, format_table  # noqa: E402
 
 ENCODER_CONFIG = ROOT / 'mmseg_configs' / 'demo' / 'encoder_demo.py'
 DAKPN_CONFIG = ROOT / 'mmseg_configs' / 'demo' / 'dakpn_demo.py'
@@ -153,24 +153,28 @@ def main(argv=None) -> int:
         # Each map carries its own caption (channel, name, value range).
         maps.append([caption(src_imgs[i], 'source'),
                      caption(translated[i], 'translation')] +
-                    param_map_images(params, size=src_imgs[i].shape[:2]))
+                    param_map_images(
+                        params, size=src_imgs[i].shape[:2],
+                        names=param_names(translator.kpn.color_space)))
     write_png(out / 'param_maps.png', grid(maps))
 
+    labels = dict(source_labels=src_root / 'labels',
+                  real_labels=real_root / 'gtFine' / 'val')
     trained = domain_gap(out / 'held_back_source', out / 'translated',
-                         real_val)
+                         real_val, **labels)
     ident_gap = domain_gap(out / 'held_back_source',
-                           out / 'translated_identity', real_val)
-    table = format_table(trained)
-    md = ('DA-KPN (trained) on the held-back demo images:\n\n' + table +
-          f'\n\nIdentity initialisation: mean gap closed '
-          f'{ident_gap["gap_closed"]["mean"]:.0%}\n')
-    (out / 'domain_gap.md').write_text(md)
-    (out / 'domain_gap.json').write_text(json.dumps(
-        dict(trained=trained, identity=ident_gap,
-             seconds=round(time.time() - t0)), indent=2))
-    print(md)
+                           out / 'translated_identity', real_val, **labels)
+    trained['identity_initialisation_mean_gap_closed'] = \
+        ident_gap['gap_closed']['mean']
+    trained['seconds'] = round(time.time() - t0)
+    write_report(trained, out / 'domain_gap.json',
+                 title='DA-KPN (trained) on the held-back demo images')
+    print((out / 'domain_gap.md').read_text())
+    print('Identity initialisation: mean gap closed '
+          f'{format_pct(ident_gap["gap_closed"]["mean"])}')
     print(f'Done in {(time.time() - t0) / 60:.1f} min. Outputs in {out}/:')
     for name in ('before_after.png', 'param_maps.png', 'domain_gap.md',
+                 'domain_gap_swatches.png',
                  'dakpn/dakpn_bundle.pth', 'dakpn/vis/', 'translated/',
                  'encoder/encoder.pth'):
         print(f'  {out / name}')

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from dakpn_aug.data.demo import make_demo_data  # noqa: E402
+from dakpn_aug.data.demo import CAMERA_ZOO, make_demo_data  # noqa: E402
 
 
 def size_hw(text: str):
@@ -64,6 +64,10 @@ def main(argv=None) -> int:
                     help='city (folder and file prefix) of the train split')
     ap.add_argument('--city-val', default='valville', metavar='NAME',
                     help='city of the val split')
+    ap.add_argument('--camera', default='demo', choices=sorted(CAMERA_ZOO),
+                    help='camera model of the real domain (see '
+                    'dakpn_aug/data/cameras.py); "demo" is the development '
+                    'camera, the others are held out')
     args = ap.parse_args(argv)
 
     t0 = time.time()
@@ -75,12 +79,13 @@ def main(argv=None) -> int:
                            source_size=args.source_size,
                            real_size=args.real_size,
                            city_train=args.city_train,
-                           city_val=args.city_val)
+                           city_val=args.city_val,
+                           camera=args.camera)
     except ValueError as e:
         ap.error(str(e))
     c, f = s['counts'], s['folders']
     (sh, sw), (rh, rw) = s['sizes_hw']['source'], s['sizes_hw']['real']
-    print(f'Demo data (seed {s["seed"]}) in {args.out} '
+    print(f'Demo data (seed {s["seed"]}, camera {s["camera"]}) in {args.out} '
           f'({time.time() - t0:.1f} s):')
     print(f'  synthetic  {c["source"]:4d} x {sh}x{sw}  '
           f'{f["source_images"]}/, {f["source_labels"]}/')

@@ -37,28 +37,15 @@ The two domains differ in two ways:
   grey facades, a paler sky, more trees, grass strips and hedges, and is drawn
   from different random streams (different scenes).
 * **A camera model**, applied to real-domain images only (synthetic images
-  are the clean rendering, quantised to uint8). In this order, in [0, 1] RGB:
-
-  1. white balance / colour cast and exposure: ``x * gain_c * exposure`` with
-     per-image gains ``gain_r`` in [0.90, 1.10], ``gain_g`` = 1,
-     ``gain_b`` in [0.88, 1.08] and ``exposure`` in [0.78, 0.98];
-  2. desaturation: HSV saturation scaled by ``s`` in [0.55, 0.75];
-  3. optical blur: Gaussian, ``sigma`` in [1.0, 1.8] px; with probability
-     0.3 also a centred 3-px horizontal box (motion) blur (centred, so
-     nothing moves);
-  4. sensor noise, Gaussian approximation of Poisson + read noise, per
-     channel: ``x + n * sqrt(0.5 + x) * N(0, 1)`` with ``n`` in
-     [0.02, 0.04] (the std at mid grey);
-  5. vignetting: ``x * (1 - v * r^2)`` with ``v`` in [0.10, 0.25] and
-     ``r`` = 1 in the image corners;
-  6. quantisation: clip to [0, 1], round to uint8.
-
-  Every step is per pixel (vignetting is a fixed radial gain) or a centred
-  blur: there is no geometric distortion, so the labels stay aligned, and the
-  gap is one that a per-pixel HSV-affine + Gaussian blur + noise translation
-  (DA-KPN) can largely close. The ranges
-  are in :data:`CAMERA_MODEL` and in ``demo_data.json``, which also records the
-  parameters drawn for each real image.
+  are the clean rendering, quantised to uint8): colour cast and exposure,
+  desaturation, optional class-dependent looks, optical blur, sensor noise,
+  vignetting, quantisation, each drawn per image from the camera's ranges.
+  ``camera`` picks one of the zoo in :mod:`dakpn_aug.data.cameras`
+  (``'demo'``, the development camera, by default; ``'mild'``, ``'warm'``,
+  ``'cold'``, ``'hazy'`` are held out for judging a recipe on cameras it
+  was not tuned on). Every step is per pixel or a centred blur: no
+  geometric distortion, so the labels stay aligned. ``demo_data.json``
+  records the camera's ranges and the parameters drawn for each real image.
 
 Determinism
 -----------
@@ -76,15 +63,17 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Tuple
 
 import cv2
 import numpy as np
 
+from .cameras import CAMERA_MODEL, CAMERA_ZOO, apply_camera, camera_model
 from .cityscapes_labels import ID_TO_TRAINID, NAME_TO_ID
 
 __all__ = ['make_demo_data', 'render_scene', 'apply_camera', 'LABEL_NAMES',
-           'LABEL_IDS', 'CAMERA_MODEL', 'SYNTHETIC_STYLE', 'REAL_STYLE']
+           'LABEL_IDS', 'CAMERA_MODEL', 'CAMERA_ZOO', 'SYNTHETIC_STYLE',
+           'REAL_STYLE']
 
 #: Every class the generator draws ('unlabeled' = unannotated clutter).
 LABEL_NAMES = ('unlabeled', 'road', 'sidewalk', 'building', 'wall', 'fence',
@@ -92,30 +81,6 @@ LABEL_NAMES = ('unlabeled', 'road', 'sidewalk', 'building', 'wall', 'fence',
                'terrain', 'sky', 'person', 'car')
 #: name -> Cityscapes label id, looked up in the official table.
 LABEL_IDS = {name: NAME_TO_ID[name] for name in LABEL_NAMES}
-
-#: The real domain's camera model: steps in the order they are applied, with
-#: the ranges each per-image parameter is drawn from (uniformly).
-CAMERA_MODEL = {
-    'order': ['white_balance_exposure', 'desaturation', 'optical_blur',
-              'sensor_noise', 'vignetting', 'quantisation'],
-    'white_balance_exposure': {
-        'formula': 'x_c * gain_c * exposure',
-        'gain_r': [0.90, 1.10], 'gain_g': [1.0, 1.0], 'gain_b': [0.88, 1.08],
-        'exposure': [0.78, 0.98]},
-    'desaturation': {'formula': 'HSV S * saturation_scale',
-                     'saturation_scale': [0.55, 0.75]},
-    'optical_blur': {
-        'formula': 'Gaussian blur, then (with probability motion_prob) a '
-                   'centred horizontal box of motion_length_px',
-        'sigma_px': [1.0, 1.8], 'motion_prob': 0.3, 'motion_length_px': 3},
-    'sensor_noise': {
-        'formula': 'x + noise_std * sqrt(0.5 + x) * N(0, 1), per channel '
-                   '(Gaussian-Poisson; noise_std is the std at mid grey)',
-        'noise_std': [0.02, 0.04]},
-    'vignetting': {'formula': 'x * (1 - strength * r^2), r = 1 in the corners',
-                   'strength': [0.10, 0.25]},
-    'quantisation': {'formula': 'round(clip(x, 0, 1) * 255) as uint8'},
-}
 
 #: Stream index of each part of the data in the per-image seed.
 _STREAMS = {'source': 0, 'real_train': 1, 'real_val': 2}
@@ -612,57 +577,6 @@ def render_scene(rng: np.random.Generator, size: Tuple[int, int],
 
 
 # --------------------------------------------------------------------------
-# Camera model
-# --------------------------------------------------------------------------
-def _u(rng: np.random.Generator, lo_hi: Sequence[float]) -> float:
-    return float(rng.uniform(lo_hi[0], lo_hi[1]))
-
-
-def apply_camera(rgb: np.ndarray, rng: np.random.Generator
-                 ) -> Tuple[np.ndarray, Dict[str, float]]:
-    """Pass a clean float RGB rendering through the real domain's camera
-    model (:data:`CAMERA_MODEL`). Returns the uint8 RGB image and the
-    parameters drawn for it."""
-    cm = CAMERA_MODEL
-    wb, ob = cm['white_balance_exposure'], cm['optical_blur']
-    p = dict(gain_r=_u(rng, wb['gain_r']), gain_g=_u(rng, wb['gain_g']),
-             gain_b=_u(rng, wb['gain_b']), exposure=_u(rng, wb['exposure']),
-             saturation_scale=_u(rng, cm['desaturation']['saturation_scale']),
-             sigma_px=_u(rng, ob['sigma_px']),
-             motion_blur=bool(rng.uniform() < ob['motion_prob']),
-             noise_std=_u(rng, cm['sensor_noise']['noise_std']),
-             vignetting=_u(rng, cm['vignetting']['strength']))
-    h, w = rgb.shape[:2]
-    # (1) white balance and exposure
-    gains = np.array([p['gain_r'], p['gain_g'], p['gain_b']], np.float32)
-    x = np.clip(rgb.astype(np.float32) * gains * np.float32(p['exposure']),
-                0, 1)
-    # (2) desaturation in HSV, the colour space the translator works in
-    hsv = cv2.cvtColor(x, cv2.COLOR_RGB2HSV)
-    hsv[..., 1] *= np.float32(p['saturation_scale'])
-    x = cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
-    # (3) optical blur (+ centred motion blur: an odd box does not shift)
-    x = cv2.GaussianBlur(x, (0, 0), p['sigma_px'],
-                         borderType=cv2.BORDER_REFLECT_101)
-    if p['motion_blur']:
-        n = ob['motion_length_px']
-        x = cv2.filter2D(x, -1, np.full((1, n), 1.0 / n, np.float32),
-                         borderType=cv2.BORDER_REFLECT_101)
-    # (4) sensor noise: variance grows with the signal (shot noise)
-    std = p['noise_std'] * np.sqrt(0.5 + np.clip(x, 0, 1))
-    x = x + std * rng.standard_normal(x.shape, dtype=np.float32)
-    # (5) vignetting
-    yy = (np.arange(h, dtype=np.float32) - (h - 1) / 2) / ((h - 1) / 2)
-    xx = (np.arange(w, dtype=np.float32) - (w - 1) / 2) / ((w - 1) / 2)
-    r2 = (yy[:, None] ** 2 + xx[None, :] ** 2) / 2
-    x = x * (1 - np.float32(p['vignetting']) * r2)[..., None]
-    # (6) quantisation
-    out = np.rint(np.clip(x, 0, 1) * 255).astype(np.uint8)
-    return out, {k: (round(v, 4) if isinstance(v, float) else v)
-                 for k, v in p.items()}
-
-
-# --------------------------------------------------------------------------
 # Data set writer
 # --------------------------------------------------------------------------
 def _to_uint8(rgb: np.ndarray) -> np.ndarray:
@@ -697,7 +611,8 @@ def make_demo_data(out_dir, seed: int = 0, num_source: int = 48,
                    source_size: Tuple[int, int] = (192, 320),
                    real_size: Tuple[int, int] = (176, 352),
                    city_train: str = 'demotown',
-                   city_val: str = 'valville') -> dict:
+                   city_val: str = 'valville',
+                   camera='demo') -> dict:
     """Write the seeded demo data set under ``out_dir`` (see the module
     docstring for the layout and the camera model).
 
@@ -705,7 +620,13 @@ def make_demo_data(out_dir, seed: int = 0, num_source: int = 48,
     folders relative to ``out_dir``, the camera model's ranges and the
     parameters drawn per real image, the label ids), also written to
     ``out_dir/demo_data.json``.
+
+    ``camera`` is the real domain's camera model: a name from
+    :data:`~dakpn_aug.data.cameras.CAMERA_ZOO` or a model dict. The scenes
+    and the synthetic images do not depend on it, so every camera of the
+    zoo sees the same synthetic source set.
     """
+    camera_cfg = camera_model(camera)
     if seed < 0:
         raise ValueError(f'seed must be >= 0, got {seed}')
     counts = dict(source=int(num_source), real_train=int(num_real_train),
@@ -753,7 +674,7 @@ def make_demo_data(out_dir, seed: int = 0, num_source: int = 48,
         for i, base in enumerate(stem):
             scene_rng, cam_rng = rngs(f'real_{split}', i)
             rgb, lbl = render_scene(scene_rng, real_size, REAL_STYLE)
-            img, params = apply_camera(rgb, cam_rng)
+            img, params = apply_camera(rgb, cam_rng, camera_cfg, lbl)
             rel = f'{folders[f"real_{split}_images"]}/{base}_leftImg8bit.png'
             _write_png(out / rel, img)
             _write_png(out / folders[f'real_{split}_labels']
@@ -776,7 +697,8 @@ def make_demo_data(out_dir, seed: int = 0, num_source: int = 48,
         'label_ids': dict(LABEL_IDS),
         'label_ids_present': sorted(int(v) for v in present),
         'train_ids': {n: ID_TO_TRAINID[i] for n, i in LABEL_IDS.items()},
-        'camera_model': CAMERA_MODEL,
+        'camera': camera if isinstance(camera, str) else 'custom',
+        'camera_model': camera_cfg,
         'real_images': real_images,
     }
     (out / 'demo_data.json').write_text(json.dumps(summary, indent=2) + '\n')

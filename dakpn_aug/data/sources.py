@@ -17,7 +17,7 @@ Every problem (missing or empty folder, unreadable image) raises one
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional, Union
+from typing import List, Optional, Sequence, Union
 
 import cv2
 import numpy as np
@@ -119,3 +119,55 @@ def read_label(path: Union[str, Path]) -> np.ndarray:
         raise DAKPNInputError(f'label map must be single-channel uint8, got '
                               f'{lbl.dtype} {lbl.shape}: {path}')
     return lbl
+
+
+#: Suffixes that name the same frame in image and label file names
+#: (Cityscapes: X_leftImg8bit.png / X_gtFine_labelIds.png; FaceSynthetics:
+#: X.png / X_seg.png; GTA5 and plain folders: the same name).
+_IMAGE_NAME_SUFFIXES = ('_leftImg8bit', )
+_LABEL_NAME_SUFFIXES = ('_gtFine_labelIds', '_labelIds', '_seg')
+
+
+def _frame_key(path: Path, suffixes: Sequence[str]) -> str:
+    stem = path.stem
+    for s in suffixes:
+        if stem.endswith(s):
+            return stem[:-len(s)]
+    return stem
+
+
+def match_labels(images: Sequence[Path],
+                 label_root: Union[str, Path]) -> List[Path]:
+    """The label map of each image, found below ``label_root`` by frame
+    name (see ``_LABEL_NAME_SUFFIXES``; label ids, single-channel PNG).
+
+    Raises:
+        DAKPNInputError: the folder is missing, or an image has no label
+            (naming the first few), or two labels claim the same frame.
+    """
+    root = Path(label_root)
+    _check_dir(root, 'label')
+    table: dict = {}
+    for p in root.rglob('*.png'):
+        if p.stem.endswith(('_color', '_instanceIds', '_labelTrainIds')):
+            continue  # Cityscapes' other gtFine files
+        key = _frame_key(p, _LABEL_NAME_SUFFIXES)
+        if key in table:
+            raise DAKPNInputError(f'two label maps for frame {key!r} in '
+                                  f'{root}: {table[key]} and {p}')
+        table[key] = p
+    out, missing = [], []
+    for img in images:
+        key = _frame_key(Path(img), _IMAGE_NAME_SUFFIXES)
+        if key in table:
+            out.append(table[key])
+        else:
+            missing.append(Path(img).name)
+    if missing:
+        raise DAKPNInputError(
+            f'label folder {root} does not match the images: no label map '
+            f'for {len(missing)} of {len(images)} images (e.g. '
+            f'{", ".join(missing[:3])}); labels are matched by frame name '
+            '(X.png or X_gtFine_labelIds.png for image X.png or '
+            'X_leftImg8bit.png)')
+    return out

@@ -4,7 +4,8 @@ Per sample: the source image at the encoder's low resolution (96x160), a
 random full-resolution source patch of (H/8, W/8) plus the blur margin on
 every side, its box in full-resolution coordinates (the model crops the
 matching window of the upsampled parameter map), a random real patch of
-the same size and a random real image at low resolution. Source and target
+the same size with its box (``real_box``, in the real image's
+``real_full_size``) and the same real image at low resolution. Source and target
 may differ in sizes and counts.
 
 Sampling is a pure function of ``(seed, index)``, and the dataset is
@@ -136,5 +137,7 @@ class UnpairedTranslationDataset(Dataset):
             box=torch.tensor([top - m, left - m, ph + 2 * m, pw + 2 * m]),
             full_size=torch.tensor([h, w]),
             real_patch=_to_tensor(real_patch),
+            real_box=torch.tensor([rt, rl, ph, pw]),
+            real_full_size=torch.tensor([rh, rw]),
             real_low=_to_tensor(_resize(real, self.low_res)),
         )

@@ -22,9 +22,8 @@ backward through a gradient-reversal layer updates both networks.
 """
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -38,6 +37,9 @@ from ..translator import DAKPNTranslator, NoisePolicy
 from .discriminator import PatchDiscriminator
 from .encoder import SemanticEncoder
 from .kpn import KernelPredictionNet
+from .stats_loss import ClassStatsLoss, class_map_for_box
+
+SL = DF.PARAM_SLICES
 
 
 class _GradReverse(torch.autograd.Function):
@@ -72,6 +74,12 @@ class DAKPN(BaseModel):
         discriminator: :class:`PatchDiscriminator` kwargs.
         loss_weights: ``gan_patch`` (L_h), ``gan_lowres`` (L_r) and
             ``identity`` (L_id); the paper uses 1 for all three.
+            ``stats_colour`` and ``stats_texture`` (default 0: the paper)
+            weight the class-conditional statistics matching of
+            :class:`~.stats_loss.ClassStatsLoss` (beyond the paper).
+        stats_loss: :class:`~.stats_loss.ClassStatsLoss` kwargs, plus
+            ``confidence``: real pixels whose encoder softmax is below it
+            are left out of the real statistics.
         gan_mode: ``'alternating'`` (paper) or ``'grad_reversal'``.
         ablation: switch parts of the translation off: ``blur``, ``noise``,
             ``affine`` (paper table 6).
@@ -91,6 +99,7 @@ class DAKPN(BaseModel):
                  kpn: Optional[dict] = None,
                  discriminator: Optional[dict] = None,
                  loss_weights: Optional[dict] = None,
+                 stats_loss: Optional[dict] = None,
                  gan_mode: str = 'alternating',
                  ablation: Optional[dict] = None,
                  noise: Union[dict, str] = 'fixed',
@@ -111,12 +120,19 @@ class DAKPN(BaseModel):
         kpn.setdefault('num_classes', self.encoder.num_classes)
         self.kpn = KernelPredictionNet(**kpn)
         self.discriminator = PatchDiscriminator(**(discriminator or {}))
-        weights = dict(gan_patch=1.0, gan_lowres=1.0, identity=1.0)
+        weights = dict(gan_patch=1.0, gan_lowres=1.0, identity=1.0,
+                       stats_colour=0.0, stats_texture=0.0)
         unknown = set(loss_weights or {}) - set(weights)
         if unknown:
             raise ValueError(f'unknown loss weights {sorted(unknown)}')
         weights.update(loss_weights or {})
         self.loss_weights = weights
+        stats_cfg = dict(stats_loss or {})
+        self.stats_confidence = float(stats_cfg.pop('confidence', 0.0))
+        self.stats_loss = None
+        if weights['stats_colour'] > 0 or weights['stats_texture'] > 0:
+            self.stats_loss = ClassStatsLoss(self.kpn.num_classes,
+                                             **stats_cfg)
         abl = dict(blur=True, noise=True, affine=True)
         unknown = set(ablation or {}) - set(abl)
         if unknown:
@@ -163,13 +179,17 @@ class DAKPN(BaseModel):
             return params
         p = params.clone()
         if not self.ablation['affine']:
-            p[:, 0:3] = 1.0
-            p[:, 3:6] = 0.0
+            p[:, SL['weight']] = 1.0
+            p[:, SL['bias']] = 0.0
         if not self.ablation['blur']:
-            p[:, 6:9] = 0.0
+            p[:, SL['sigma']] = 0.0
         if not self.ablation['noise']:
-            p[:, 9:12] = 0.0
+            p[:, SL['noise']] = 0.0
         return p
+
+    @property
+    def color_space(self) -> str:
+        return _unwrap(self.kpn).color_space
 
     def predict_params(self, logits: Tensor) -> Tensor:
         return self.ablate(self.kpn(logits))
@@ -182,7 +202,7 @@ class DAKPN(BaseModel):
         if key not in self._noise_cache:
             if len(self._noise_cache) > 16:
                 self._noise_cache.clear()
-            self._noise_cache[key] = DF.make_noise(
+            self._noise_cache[key] = self.noise_policy.make(
                 (1, 3, h, w), seed=self.noise_policy.seed, device=device)
         return self._noise_cache[key]
 
@@ -191,8 +211,8 @@ class DAKPN(BaseModel):
         if self.noise_policy.mode == 'none':
             return None
         if self.noise_policy.mode == 'fresh':
-            return DF.make_noise(shape, generator=self._train_generator(),
-                                 device=device)
+            return self.noise_policy.make(
+                shape, generator=self._train_generator(), device=device)
         fields = []
         m = DF.BLUR_MARGIN
         for box, size in zip(boxes.tolist(), full_sizes.tolist()):
@@ -222,7 +242,8 @@ class DAKPN(BaseModel):
         patch_params = torch.cat(crops)
         noise = self._patch_noise(boxes, full_sizes, source_patch.shape,
                                   source_patch.device)
-        out = DF.translate(source_patch, patch_params, noise=noise)
+        out = DF.translate(source_patch, patch_params, noise=noise,
+                           color_space=self.color_space)
         m = DF.BLUR_MARGIN
         return out[..., m:out.shape[-2] - m, m:out.shape[-1] - m]
 
@@ -233,7 +254,8 @@ class DAKPN(BaseModel):
         if self.lowres_mode == 'full' and source_full is not None:
             h, w = source_full.shape[-2:]
             noise = self.fixed_noise(h, w, source_full.device)
-            full = DF.translate(source_full, params, noise=noise)
+            full = DF.translate(source_full, params, noise=noise,
+                                color_space=self.color_space)
             return F.interpolate(full, size=source_low.shape[-2:],
                                  mode='bilinear', align_corners=False,
                                  antialias=True)
@@ -242,10 +264,12 @@ class DAKPN(BaseModel):
         # the noise std by f.
         ratio = (full_sizes[:, 0].float() / source_low.shape[-2]).view(
             -1, 1, 1, 1).to(params)
-        p = torch.cat((params[:, :6], params[:, 6:9] / ratio,
-                       params[:, 9:12] / ratio), dim=1)
+        p = torch.cat((params[:, :SL['sigma'].start],
+                       params[:, SL['sigma']] / ratio,
+                       params[:, SL['noise']] / ratio), dim=1)
         noise = self.fixed_noise(*source_low.shape[-2:], source_low.device)
-        return DF.translate(source_low, p, noise=noise)
+        return DF.translate(source_low, p, noise=noise,
+                            color_space=self.color_space)
 
     # -------------------------------------------------------- training
 
@@ -265,7 +289,44 @@ class DAKPN(BaseModel):
         m = DF.BLUR_MARGIN
         src = data['source_patch']
         src_patch = src[..., m:src.shape[-2] - m, m:src.shape[-1] - m]
-        return params, fake_patch, fake_low, src_patch
+        return params, fake_patch, fake_low, src_patch, logits
+
+    def _labels(self, logits: Tensor, confidence: float = 0.0) -> Tensor:
+        """Encoder classes; pixels below ``confidence`` get -1 (ignored)."""
+        prob, labels = logits.detach().softmax(1).max(1)
+        if confidence > 0:
+            labels = torch.where(prob >= confidence, labels, -1)
+        return labels
+
+    @torch.no_grad()
+    def _update_real_stats(self, data: dict) -> None:
+        real_labels = self._labels(self.encode(data['real_low']),
+                                   self.stats_confidence)
+        patch_labels = class_map_for_box(real_labels, data['real_full_size'],
+                                         data['real_box'])
+        self.stats_loss.update_real(data['real_low'], real_labels,
+                                    data['real_patch'], patch_labels)
+
+    def _stats_losses(self, data: dict, logits: Tensor, fake_patch: Tensor,
+                      fake_low: Tensor) -> Dict[str, Tensor]:
+        """Class-conditional statistics terms (source classes from the
+        encoder's prediction on the source image)."""
+        if self.stats_loss is None:
+            return {}
+        w = self.loss_weights
+        labels = self._labels(logits)
+        m = DF.BLUR_MARGIN
+        inner = data['box'] + torch.tensor([m, m, -2 * m, -2 * m],
+                                           device=data['box'].device)
+        patch_labels = class_map_for_box(labels, data['full_size'], inner)
+        out = {}
+        if w['stats_colour'] > 0:
+            out['loss_stats_colour'] = w['stats_colour'] * \
+                self.stats_loss.colour_loss(fake_low, labels)
+        if w['stats_texture'] > 0:
+            out['loss_stats_texture'] = w['stats_texture'] * \
+                self.stats_loss.texture_loss(fake_patch, patch_labels)
+        return out
 
     def _d_losses(self, data, fake_patch, fake_low) -> Dict[str, Tensor]:
         disc = self.discriminator
@@ -311,7 +372,10 @@ class DAKPN(BaseModel):
         # Translate once; the discriminator sees detached copies, the KPN
         # step reuses the graph (the KPN has not changed in between).
         with kpn_optim.optim_context(self.kpn):
-            params, fake_patch, fake_low, src_patch = self._generate(data)
+            params, fake_patch, fake_low, src_patch, logits = \
+                self._generate(data)
+        if self.stats_loss is not None:
+            self._update_real_stats(data)
         set_requires_grad(self.discriminator, True)
         with disc_optim.optim_context(self.discriminator):
             d_losses, accs = self._d_losses(data, fake_patch.detach(),
@@ -324,6 +388,8 @@ class DAKPN(BaseModel):
         set_requires_grad(self.discriminator, False)
         with kpn_optim.optim_context(self.kpn):
             g_losses = self._g_losses(fake_patch, fake_low, src_patch)
+            g_losses.update(self._stats_losses(data, logits, fake_patch,
+                                               fake_low))
             loss_g, log_g = self.parse_losses(g_losses)
         kpn_optim.update_params(loss_g)
         set_requires_grad(self.discriminator, True)
@@ -339,12 +405,17 @@ class DAKPN(BaseModel):
         # gradient (it maximises D's loss on translations).
         kpn_optim.optimizer.zero_grad()
         disc_optim.optimizer.zero_grad()
-        params, fake_patch, fake_low, src_patch = self._generate(data)
+        params, fake_patch, fake_low, src_patch, logits = \
+            self._generate(data)
+        if self.stats_loss is not None:
+            self._update_real_stats(data)
         rev_patch = _GradReverse.apply(fake_patch)
         rev_low = _GradReverse.apply(fake_low)
         d_losses, accs = self._d_losses(data, rev_patch, rev_low)
         d_losses['loss_identity'] = self.loss_weights['identity'] * \
             F.mse_loss(fake_patch, src_patch)
+        d_losses.update(self._stats_losses(data, logits, fake_patch,
+                                           fake_low))
         loss, log = self.parse_losses(d_losses)
         loss.backward()
         disc_optim.step()
@@ -363,7 +434,8 @@ class DAKPN(BaseModel):
         with torch.no_grad():
             params = self.predict_params(self.encode(inputs))
             noise = self.fixed_noise(*inputs.shape[-2:], inputs.device)
-            return DF.translate(inputs, params, noise=noise)
+            return DF.translate(inputs, params, noise=noise,
+                                color_space=self.color_space)
 
     def val_step(self, data):
         raise NotImplementedError('DA-KPN has no validation step; use '
@@ -393,8 +465,8 @@ def _bake_ablation(kpn: KernelPredictionNet, ablation: dict) -> None:
             w[0:6] = 0
             b[0:6] = 0
         if not ablation['blur']:
-            w[6:9] = 0
-            b[6:9] = 0
+            w[SL['sigma']] = 0
+            b[SL['sigma']] = 0
         if not ablation['noise']:
-            w[9:12] = 0
-            b[9:12] = 0
+            w[SL['noise']] = 0
+            b[SL['noise']] = 0

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import Tensor
 
-from ..functional import NUM_PARAMS, SIGMA_MAX
+from ..functional import COLOR_SPACES, NUM_PARAMS, PARAM_SLICES, SIGMA_MAX
 
 
 class _ClampBackIntoRange(torch.autograd.Function):
@@ -67,6 +67,9 @@ class KernelPredictionNet(BaseModule):
 
     Args:
         num_classes: encoder output channels (19 for Cityscapes).
+        color_space: the space of the colour affine the parameters drive
+            (``functional.color_affine``): ``'ycbcr'`` (default) or the
+            paper's ``'hsv'``.
         kernel_size: spatial size of the conv (odd).
         input_transform: ``'logits'`` (paper) or ``'softmax'`` (class
             probabilities, scale-free).
@@ -86,6 +89,7 @@ class KernelPredictionNet(BaseModule):
                  b_max: float = 1.0,
                  sigma_max: float = SIGMA_MAX,
                  noise_max: float = 1.0,
+                 color_space: str = 'ycbcr',
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         if kernel_size % 2 != 1:
@@ -93,6 +97,9 @@ class KernelPredictionNet(BaseModule):
         if input_transform not in ('logits', 'softmax'):
             raise ValueError("input_transform must be 'logits' or 'softmax', "
                              f'got {input_transform!r}')
+        if color_space not in COLOR_SPACES:
+            raise ValueError(f'color_space must be one of {COLOR_SPACES}, '
+                             f'got {color_space!r}')
         if not 0 < sigma_max <= SIGMA_MAX:
             raise ValueError(f'sigma_max must be in (0, {SIGMA_MAX}]')
         self.num_classes = num_classes
@@ -102,6 +109,7 @@ class KernelPredictionNet(BaseModule):
         self.b_max = float(b_max)
         self.sigma_max = float(sigma_max)
         self.noise_max = float(noise_max)
+        self.color_space = color_space
         self.conv = nn.Conv2d(num_classes, NUM_PARAMS, kernel_size,
                               padding=kernel_size // 2,
                               padding_mode='replicate')
@@ -129,10 +137,11 @@ class KernelPredictionNet(BaseModule):
 
     def activate(self, raw: Tensor) -> Tensor:
         """Map raw conv outputs to parameters (see the class docstring)."""
-        w = bounded(1.0 + raw[:, 0:3], 0.0, self.w_max)
-        b = bounded(raw[:, 3:6], -self.b_max, self.b_max)
-        sigma = bounded(raw[:, 6:9], 0.0, self.sigma_max)
-        n = bounded(raw[:, 9:12], 0.0, self.noise_max)
+        sl = PARAM_SLICES
+        w = bounded(1.0 + raw[:, sl['weight']], 0.0, self.w_max)
+        b = bounded(raw[:, sl['bias']], -self.b_max, self.b_max)
+        sigma = bounded(raw[:, sl['sigma']], 0.0, self.sigma_max)
+        n = bounded(raw[:, sl['noise']], 0.0, self.noise_max)
         return torch.cat((w, b, sigma, n), dim=1)
 
     def forward(self, features: Tensor) -> Tensor:
@@ -143,7 +152,8 @@ class KernelPredictionNet(BaseModule):
         return (f'num_classes={self.num_classes}, kernel_size='
                 f'{self.kernel_size}, input_transform={self.input_transform!r}'
                 f', w_max={self.w_max}, b_max={self.b_max}, sigma_max='
-                f'{self.sigma_max}, noise_max={self.noise_max}')
+                f'{self.sigma_max}, noise_max={self.noise_max}, '
+                f'color_space={self.color_space!r}')
 
     def config(self) -> dict:
         """JSON-able constructor arguments (stored in translator bundles)."""
@@ -151,4 +161,4 @@ class KernelPredictionNet(BaseModule):
                     kernel_size=self.kernel_size,
                     input_transform=self.input_transform, w_max=self.w_max,
                     b_max=self.b_max, sigma_max=self.sigma_max,
-                    noise_max=self.noise_max)
+                    noise_max=self.noise_max, color_space=self.color_space)
