@@ -8,7 +8,7 @@ STAMP := $(VENV)/.dakpn-installed
 DEMO_OUT ?= work_dirs/demo
 PYTEST_ARGS ?=
 
-.PHONY: install test demo benchmark benchmark-downstream install-full-mmcv clean
+.PHONY: install test demo benchmark benchmark-downstream benchmark-zoo install-full-mmcv clean
 
 install: $(STAMP)
 
@@ -34,6 +34,12 @@ benchmark: install
 # Writes work_dirs/downstream_benchmark/downstream.{md,json,png}.
 benchmark-downstream: install
 	$(PY) tools/benchmark_downstream.py --ablations
+
+# Long (~85 minutes on 2 CPU cores, resumable): the one demo recipe on
+# every camera of the zoo, 3 seeds, beside the albumentations peers.
+# Writes work_dirs/zoo/zoo.{md,json,png}.
+benchmark-zoo: install
+	$(PY) tools/benchmark_zoo.py --out work_dirs/zoo
 
 # Opt-in: build full mmcv 2.1.0 (compiled ops) from source, ~25 min on 2
 # cores, and use it instead of mmcv-lite. The mmcv.ops stand-in switches

@@ -14,6 +14,17 @@ from .functional import PARAM_NAMES
 #: Channels shown by default: value weight, value bias, blue sigma (paper
 #: figure 6 uses channels 2, 5 and 8) and the red noise scale.
 DEFAULT_PARAM_CHANNELS = (2, 5, 8, 9)
+#: The same for the YCbCr colour space: luma weight and bias.
+_SHOWN = {'hsv': DEFAULT_PARAM_CHANNELS, 'ycbcr': (0, 3, 8, 9)}
+
+
+def param_pictures(params: Tensor, color_space: str,
+                   size: Optional[Sequence[int]] = None) -> List[np.ndarray]:
+    """The default parameter maps of a translator of ``color_space``
+    (brightness weight and bias, a blur sigma, a noise scale), named."""
+    from .functional import param_names
+    return param_map_images(params, _SHOWN[color_space], size=size,
+                            names=param_names(color_space))
 CAPTION_HEIGHT = 18
 
 

@@ -156,6 +156,56 @@ def test_train_step_updates_kpn_and_discriminator_only(demo_data,
     assert all(p.requires_grad for p in model.discriminator.parameters())
 
 
+@pytest.mark.parametrize('switches', [
+    dict(kpn=dict(color_space='hsv'),
+         noise=dict(mode='fixed', distribution='clamped')),  # the paper
+    dict(loss_weights=dict(stats_colour=5.0, stats_texture=1.0),
+         stats_loss=dict(confidence=0.3), noise='fresh'),
+    dict(loss_weights=dict(stats_colour=1.0, gan_patch=0.0, gan_lowres=0.0),
+         gan_mode='grad_reversal'),
+])
+def test_every_translator_switch_builds_and_trains(demo_data, switches,
+                                                    tmp_path):
+    """Each recipe switch of the quality work trains a few steps and
+    exports a bundle that keeps the switch."""
+    import dakpn_aug.mmseg  # noqa: F401
+    from mmengine.config import ConfigDict
+    from mmengine.registry import init_default_scope
+    from mmseg.registry import MODELS
+
+    from dakpn_aug.engine import MultiOptimWrapperConstructor
+    init_default_scope('mmseg')
+    torch.manual_seed(0)
+    model = MODELS.build(ConfigDict(
+        type='DAKPN', encoder=dict(segmentor='fcn_tiny'),
+        discriminator=dict(base_channels=8, norm='instance'),
+        data_preprocessor=dict(type='BaseDataPreprocessor'), **switches))
+    model.init_weights()
+    optim = MultiOptimWrapperConstructor(dict(
+        kpn=dict(optimizer=dict(type='Adam', lr=1e-2)),
+        discriminator=dict(optimizer=dict(type='Adam', lr=1e-3))))(model)
+    before = model.kpn.conv.bias.clone()
+    for i in range(2):
+        logs = model.train_step(batch(demo_data, length=100 + i), optim)
+    assert all(torch.isfinite(v) for v in logs.values())
+    assert not torch.equal(model.kpn.conv.bias, before)
+    weights = switches.get('loss_weights', {})
+    if weights.get('stats_colour'):
+        assert 'loss_stats_colour' in logs
+        assert model.stats_loss.real_seen[0, -1]  # real stats were gathered
+    if weights.get('stats_texture'):
+        assert 'loss_stats_texture' in logs
+    path = model.to_translator().save(tmp_path / 'b.pth')
+    tr = DAKPNTranslator.from_checkpoint(path)
+    assert tr.kpn.color_space == model.kpn.color_space
+    assert tr.noise == model.noise_policy
+    x = torch.rand(1, 3, 96, 160)
+    with torch.no_grad():
+        expected = model.to_translator().translate_batch(x)
+    if model.noise_policy.mode != 'fresh':
+        assert torch.equal(tr.translate_batch(x), expected)
+
+
 def test_grad_reversal_variant_runs(demo_data, model_and_optim):
     model, optim = model_and_optim
     model.gan_mode = 'grad_reversal'

@@ -288,3 +288,29 @@ def test_every_bad_bundle_raises_one_clear_error(translator, tmp_path):
         msg = str(info.value)
         assert str(path) in msg, name
         assert reason in msg, (name, msg)
+
+
+def test_version_1_bundles_keep_the_paper_formulation(translator, tmp_path):
+    """Bundles written before the colour space and noise law were stored
+    translate as they did: HSV affine, clamped noise."""
+    make_trained_like(translator)
+    good = translator.save(tmp_path / 'new.pth')
+    loaded = DAKPNTranslator.from_checkpoint(good)
+    assert loaded.kpn.color_space == 'ycbcr'
+    assert loaded.noise.distribution == 'gaussian'
+    data = torch.load(good, weights_only=True)
+    meta = json.loads(data['meta_json'])
+    del meta['kpn']['color_space'], meta['noise']['distribution']
+    meta['format_version'] = 1
+    torch.save(dict(data, format_version=1, meta_json=json.dumps(meta)),
+               tmp_path / 'v1.pth')
+    old = DAKPNTranslator.from_checkpoint(tmp_path / 'v1.pth')
+    assert old.kpn.color_space == 'hsv'
+    assert old.noise.distribution == 'clamped'
+    x = scene_image(40, 60)
+    params = old.predict_params(x)
+    noise = DF.make_noise((1, 3, 40, 60), seed=old.noise.seed,
+                          distribution='clamped')
+    torch.testing.assert_close(
+        old.translate_batch(x),
+        DF.translate(x, params, noise, color_space='hsv'))

@@ -381,7 +381,7 @@ def naive_translate(img: torch.Tensor, full_params: torch.Tensor,
                     noise: torch.Tensor) -> torch.Tensor:
     """Eq. 1 with the naive blur; ``full_params`` already at image size."""
     w, bias, sigma, n = DF.split_params(full_params)
-    rgb = DF.hsv_to_rgb(w * DF.rgb_to_hsv(img) + bias)
+    rgb = DF.color_affine(img, w, bias)  # the package's default space
     return (naive_local_blur(rgb, sigma) + n * noise).clamp(0.0, 1.0)
 
 
@@ -614,8 +614,8 @@ def run_profile(size, device: str, out_dir: Path) -> str:
         full = stage('upsample_params', lambda: DF.upsample_params(
             params, tuple(size)))
         w, b, sigma, n = DF.split_params(full)
-        hsv = stage('rgb_to_hsv', lambda: DF.rgb_to_hsv(img))
-        rgb = stage('affine + hsv_to_rgb', lambda: DF.hsv_to_rgb(w * hsv + b))
+        rgb = stage('colour affine (YCbCr)',
+                    lambda: DF.color_affine(img, w, b))
         blurred = stage('local_gaussian_blur (fast)',
                         lambda: DF.local_gaussian_blur(rgb, sigma))
         stage('noise + clamp',

@@ -54,8 +54,14 @@ from dakpn_aug.visualize import caption, grid, write_png
 
 ROOT = Path(__file__).resolve().parents[1]
 ENCODER_CONFIG = ROOT / 'mmseg_configs' / 'demo' / 'encoder_demo.py'
-DAKPN_CONFIG = ROOT / 'mmseg_configs' / 'demo' / 'dakpn_demo.py'
-METHODS = ('dakpn', ) + PEERS
+#: DA-KPN recipes by method name: the demo recipe and its ablation rows.
+RECIPES = {
+    'dakpn': ROOT / 'mmseg_configs' / 'demo' / 'dakpn_demo.py',
+    'dakpn-paper': ROOT / 'mmseg_configs' / 'demo' / 'dakpn_demo_paper.py',
+    'dakpn-no-gan': ROOT / 'mmseg_configs' / 'demo' / 'dakpn_demo_no-gan.py',
+}
+METHODS = tuple(RECIPES) + PEERS
+DEFAULT_METHODS = ('dakpn', ) + PEERS
 
 
 def log(msg: str) -> None:
@@ -114,21 +120,21 @@ def prepare_encoder(out: Path, source_root: Path, given) -> Path:
     return enc
 
 
-def train_dakpn(out: Path, camera: str, seed: int, data: Path, enc: Path,
-                config: Path, max_iters) -> Path:
-    work = out / 'runs' / camera / f'dakpn_seed{seed}'
+def train_dakpn(out: Path, camera: str, method: str, seed: int, data: Path,
+                enc: Path, config: Path, max_iters) -> Path:
+    work = out / 'runs' / camera / f'{method}_seed{seed}'
     bundle = work / 'dakpn_bundle.pth'
     if bundle.is_file():
         return bundle
     t0 = time.time()
-    log(f'DA-KPN: camera {camera}, seed {seed} (~5 min)')
+    log(f'{method}: camera {camera}, seed {seed} (~5 min)')
     cmd = [sys.executable, ROOT / 'tools' / 'train_dakpn.py', config,
            '--work-dir', work, '--source-root', data / 'gta5',
            '--target-root', data / 'cityscapes', '--encoder-checkpoint', enc,
            '--seed', seed]
     if max_iters:
         cmd += ['--max-iters', max_iters]
-    run(cmd, out / 'logs' / f'dakpn_{camera}_seed{seed}.log')
+    run(cmd, out / 'logs' / f'{method}_{camera}_seed{seed}.log')
     log(f'      done in {(time.time() - t0) / 60:.1f} min')
     return bundle
 
@@ -140,7 +146,7 @@ def measure(out: Path, camera: str, method: str, seed: int, data: Path,
     res_file = out / 'results' / camera / f'{method}_seed{seed}.json'
     if res_file.is_file():
         return json.loads(res_file.read_text())
-    if method == 'dakpn':
+    if method in RECIPES:
         from dakpn_aug import DAKPNTranslator
         fn = DAKPNTranslator.from_checkpoint(bundle)
     else:
@@ -178,6 +184,16 @@ def fmt(ms: tuple) -> str:
     return f'{m:.0%} +- {s * 100:.0f}' if s else f'{m:.0%}'
 
 
+def per_class_colour(per_class_runs: list) -> dict:
+    """Class name -> colour gap closed, mean over seeds."""
+    values: dict = {}
+    for run in per_class_runs:
+        for c, v in run['per_class'].items():
+            if v['colour'] is not None:
+                values.setdefault(class_name(int(c)), []).append(v['colour'])
+    return {c: statistics.mean(v) for c, v in values.items()}
+
+
 def summarise(results: dict) -> dict:
     """results[camera][method] = [per-seed result] -> numbers per camera
     and method (mean, std over seeds)."""
@@ -195,18 +211,17 @@ def summarise(results: dict) -> dict:
                 class_noise=mean_std([p['mean']['noise_level'] for p in pc]),
                 class_edges=mean_std([p['mean']['edge_strength']
                                       for p in pc]),
-                worst_class=[(class_name(int(p['worst_colour_class'])),
-                              p['worst_colour']) for p in pc
-                             if p['worst_colour_class'] is not None],
-                classes_worse_than_source=sorted({
-                    class_name(int(c)) for p in pc
-                    for c, v in p['per_class'].items()
-                    if v['colour'] is not None and v['colour'] < 0}),
+                per_class_colour=per_class_colour(pc),
                 # Spread between seeds per statistic, in points.
                 max_seed_spread=max(
                     ((max(g[k] for g in gc) - min(g[k] for g in gc)) * 100
                      for k in STATS if all(g[k] is not None for g in gc)),
                     default=0.0))
+            colours = row['per_class_colour']
+            worst = min(colours, key=colours.get) if colours else None
+            row['worst_class'] = (worst, colours.get(worst))
+            row['classes_worse_than_source'] = sorted(
+                c for c, v in colours.items() if v < 0)
             out[camera][method] = row
     return out
 
@@ -221,14 +236,14 @@ def report_md(summary: dict, cameras: list, methods: list,
              '| camera | method | whole image (mean) | saturation | '
              'brightness | noise | edges | per-class colour | per-class '
              'noise | per-class edges | worst class (colour) | classes made '
-             'worse |', '|' + '---|' * 12]
+             'worse (mean over seeds) |', '|' + '---|' * 12]
     for camera in cameras:
         for method in methods:
             r = summary[camera].get(method)
             if r is None:
                 continue
-            worst = ', '.join(f'{n} {format_pct(v)}'
-                              for n, v in r['worst_class'][:3])
+            name, value = r['worst_class']
+            worst = f'{name} {format_pct(value)}' if name else 'n/a'
             lines.append(
                 f'| {camera} | {method} | {fmt(r["stats_mean"])} | ' +
                 ' | '.join(fmt(r['per_stat'][k]) for k in STATS) +
@@ -291,16 +306,19 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__.split('\n\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog='Methods: ' + ', '.join(METHODS) + '. Cameras: ' +
+        epilog='Methods: ' + ', '.join(METHODS) + ' (default: ' +
+        ', '.join(DEFAULT_METHODS) + '). Cameras: ' +
         ', '.join(CAMERA_ZOO) + '.')
     ap.add_argument('--out', type=Path, default=Path('work_dirs/zoo'))
     ap.add_argument('--cameras', type=lambda t: csv(t, CAMERA_ZOO),
                     default=list(CAMERA_ZOO))
     ap.add_argument('--seeds', type=seeds_arg, default=[0, 1, 2])
     ap.add_argument('--methods', type=lambda t: csv(t, METHODS),
-                    default=list(METHODS))
-    ap.add_argument('--config', type=Path, default=DAKPN_CONFIG,
-                    help='the DA-KPN training config (one for all cameras)')
+                    default=list(DEFAULT_METHODS),
+                    help='rows; dakpn-paper and dakpn-no-gan are ablations')
+    ap.add_argument('--config', type=Path, default=RECIPES['dakpn'],
+                    help='the config of the "dakpn" row (one for all '
+                    'cameras)')
     ap.add_argument('--encoder', type=Path, default=None,
                     help='a trained demo encoder (default: train one)')
     ap.add_argument('--max-iters', type=int, default=None,
@@ -312,7 +330,7 @@ def main(argv=None) -> int:
     t0 = time.time()
     datas = {c: prepare_data(out, c) for c in args.cameras}
     enc = None
-    if 'dakpn' in args.methods:
+    if set(args.methods) & set(RECIPES):
         enc = prepare_encoder(out, next(iter(datas.values())) / 'gta5',
                               args.encoder)
     results: dict = {}
@@ -322,9 +340,11 @@ def main(argv=None) -> int:
             runs = []
             for seed in args.seeds:
                 bundle = None
-                if method == 'dakpn':
-                    bundle = train_dakpn(out, camera, seed, data, enc,
-                                         args.config, args.max_iters)
+                if method in RECIPES:
+                    config = args.config if method == 'dakpn' \
+                        else RECIPES[method]
+                    bundle = train_dakpn(out, camera, method, seed, data,
+                                         enc, config, args.max_iters)
                 runs.append(measure(out, camera, method, seed, data, bundle))
             results[camera][method] = runs
         res = results[camera]

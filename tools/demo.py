@@ -42,9 +42,8 @@ from dakpn_aug.data.sources import (list_images, read_label,  # noqa: E402
                                     read_rgb)
 from dakpn_aug.domain_stats import (domain_gap, format_pct,  # noqa: E402
                                     write_report)
-from dakpn_aug.functional import param_names  # noqa: E402
 from dakpn_aug.visualize import (caption, grid,  # noqa: E402
-                                 labels_to_color, param_map_images,
+                                 labels_to_color, param_pictures,
                                  write_png)
 
 ENCODER_CONFIG = ROOT / 'mmseg_configs' / 'demo' / 'encoder_demo.py'
@@ -153,9 +152,8 @@ def main(argv=None) -> int:
         # Each map carries its own caption (channel, name, value range).
         maps.append([caption(src_imgs[i], 'source'),
                      caption(translated[i], 'translation')] +
-                    param_map_images(
-                        params, size=src_imgs[i].shape[:2],
-                        names=param_names(translator.kpn.color_space)))
+                    param_pictures(params, translator.kpn.color_space,
+                                   size=src_imgs[i].shape[:2]))
     write_png(out / 'param_maps.png', grid(maps))
 
     labels = dict(source_labels=src_root / 'labels',

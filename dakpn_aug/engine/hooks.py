@@ -9,7 +9,7 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 
 from .. import functional as DF
-from ..visualize import (caption, grid, param_map_images, to_uint8_rgb,
+from ..visualize import (caption, grid, param_pictures, to_uint8_rgb,
                          write_png)
 
 
@@ -53,13 +53,15 @@ class DAKPNVisualizationHook(Hook):
             low = _to_tensor(_resize(src, dataset.low_res))[None].to(device)
             params = model.predict_params(model.encode(low))
             noise = model.fixed_noise(*x.shape[-2:], device)
-            out = DF.translate(x, params, noise=noise)
+            out = DF.translate(x, params, noise=noise,
+                               color_space=model.color_space)
             h, w = src.shape[:2]
             # The parameter maps carry their own captions (name, range).
             rows.append([caption(src, 'source'),
                          caption(to_uint8_rgb(out), 'translation'),
                          caption(real, 'real')] +
-                        param_map_images(params, (2, 5, 8, 9), size=(h, w)))
+                        param_pictures(params, model.color_space,
+                                       size=(h, w)))
         path = Path(runner.work_dir) / 'vis' / f'iter_{it:06d}.png'
         path.parent.mkdir(parents=True, exist_ok=True)
         write_png(path, grid(rows))

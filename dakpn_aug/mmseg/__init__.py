@@ -28,7 +28,7 @@ from ..models import (KernelPredictionNet, PatchDiscriminator,  # noqa: E402
                       SemanticEncoder)
 from ..models.dakpn import DAKPN  # noqa: E402
 from .data_preprocessor import DAKPNSegDataPreProcessor  # noqa: E402
-from .transforms import DAKPNTranslate  # noqa: E402
+from .transforms import DAKPNTranslate, RandomBlurNoise  # noqa: E402
 
 
 def _register(registry, classes) -> None:
@@ -44,7 +44,7 @@ _register(DATASETS, (UnpairedTranslationDataset, GTA5Dataset,
                      FaceSyntheticsDataset, CelebAMaskHQDataset))
 _register(OPTIM_WRAPPER_CONSTRUCTORS, (MultiOptimWrapperConstructor, ))
 _register(HOOKS, (DAKPNVisualizationHook, ))
-_register(TRANSFORMS, (DAKPNTranslate, ))
+_register(TRANSFORMS, (DAKPNTranslate, RandomBlurNoise))
 
 __all__ = ['DAKPN', 'DAKPNSegDataPreProcessor', 'DAKPNTranslate', 'DAKPNVisualizationHook', 'KernelPredictionNet',
            'MultiOptimWrapperConstructor', 'PatchDiscriminator',
