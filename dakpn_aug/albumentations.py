@@ -7,20 +7,22 @@
                     seed=0)
     out = aug(image=image, mask=mask)   # mask untouched by DAKPN
 
-Images are RGB (albumentations' convention), uint8 or float32 in [0, 1].
+Images are RGB (albumentations' convention): uint8, uint16, or float32
+with values in [0, 1] (0..255 floats are refused, never clipped; the one
+rule of ``dakpn_aug/image.py``).
 The noise field is drawn from the Compose seed (same seed, same images);
 ``images=`` batches are translated in one call.
 """
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from albumentations.core.transforms_interface import ImageOnlyTransform
 from pydantic import Field
 
-from .errors import DAKPNInputError
+from .image import batch_to_tensor, tensor_to_batch
 from .runtime import get_translator
 
 
@@ -70,28 +72,14 @@ class DAKPN(ImageOnlyTransform):
                               policy[self.noise])
 
     def _run(self, batch: np.ndarray, noise_seed: int) -> np.ndarray:
-        if batch.ndim != 4 or batch.shape[-1] != 3:
-            raise DAKPNInputError(
-                f'DAKPN needs HxWx3 RGB images, got shape {batch.shape[1:]}')
-        dtype = batch.dtype
-        if dtype == np.uint8:
-            x = batch.astype(np.float32) / 255.0
-        elif dtype == np.float32:
-            x = np.clip(batch, 0.0, 1.0)
-        else:
-            raise DAKPNInputError(f'DAKPN supports uint8 or float32 images, '
-                                  f'got {dtype}')
+        t, dtype = batch_to_tensor(batch)  # one float rule (image.py)
         tr = self._translator()
         gen = None
         if self.noise == 'seeded':
             gen = torch.Generator()
             gen.manual_seed(noise_seed)
-        t = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2)
         out = tr.translate_batch(t.to(tr.device), generator=gen)
-        out = out.permute(0, 2, 3, 1).cpu().numpy()
-        if dtype == np.uint8:
-            return np.clip(np.rint(out * 255.0), 0, 255).astype(np.uint8)
-        return out.astype(np.float32)
+        return tensor_to_batch(out, dtype)
 
     def apply(self, img: np.ndarray, noise_seed: int = 0,
               **params: Any) -> np.ndarray:

@@ -1,9 +1,12 @@
-"""Checking and converting single images at the numpy front doors.
+"""Checking and converting images at the front doors: one rule.
 
-Accepted: HxWx3 RGB arrays of dtype uint8, uint16 (scaled by 65535) or
-float32/float64 with values in [0, 1]. The result has the input's shape and
-dtype. Anything else (greyscale, RGBA, other dtypes, empty, NaN) raises one
-:class:`~dakpn_aug.errors.DAKPNInputError` that says what to do.
+Accepted: HxWx3 RGB arrays of dtype uint8 (scaled by 255), uint16 (scaled
+by 65535) or float32/float64 with values in [0, 1] (a float image is never
+rescaled or clipped: 0..255 floats are refused, not guessed). The result
+has the input's shape and dtype. Anything else (greyscale, RGBA, other
+dtypes, empty, NaN, floats outside [0, 1]) raises one
+:class:`~dakpn_aug.errors.DAKPNInputError` that says what to do. Tensors
+(B, 3, H, W) follow the float rule (:func:`check_unit_range`).
 """
 from __future__ import annotations
 
@@ -72,3 +75,41 @@ def tensor_to_image(tensor: Tensor, dtype) -> np.ndarray:
     if dtype.kind == 'f':
         return arr.astype(dtype)
     return np.clip(np.rint(arr * scale), 0, scale).astype(dtype)
+
+
+def batch_to_tensor(batch) -> Tuple[Tensor, np.dtype]:
+    """NxHxWx3 numpy batch (one dtype, the single-image rule of
+    :func:`check_image`) -> ((N, 3, H, W) float32 in [0, 1], dtype)."""
+    if not isinstance(batch, np.ndarray) or batch.ndim != 4:
+        raise DAKPNInputError('expected an NxHxWx3 batch of RGB images, got '
+                              f'{getattr(batch, "shape", type(batch))}')
+    for i in range(batch.shape[0]):
+        check_image(batch[i], f'image {i} of the batch')
+    scale = _SCALES[batch.dtype]
+    arr = np.ascontiguousarray(batch).astype(np.float32) / np.float32(scale)
+    return torch.from_numpy(arr).permute(0, 3, 1, 2), batch.dtype
+
+
+def tensor_to_batch(tensor: Tensor, dtype) -> np.ndarray:
+    """(N, 3, H, W) tensor in [0, 1] -> NxHxWx3 array of ``dtype``."""
+    arr = tensor.detach().permute(0, 2, 3, 1).float().cpu().numpy()
+    dtype = np.dtype(dtype)
+    if dtype.kind == 'f':
+        return arr.astype(dtype)
+    scale = _SCALES[dtype]
+    return np.clip(np.rint(arr * scale), 0, scale).astype(dtype)
+
+
+def check_unit_range(tensor: Tensor, name: str = 'images') -> None:
+    """A float tensor must be finite with values in [0, 1] (the float rule
+    of every door; a 0..255 float image is the common mistake)."""
+    if tensor.numel() == 0:
+        return
+    lo, hi = torch.aminmax(tensor.detach())
+    lo, hi = float(lo), float(hi)
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise DAKPNInputError(f'{name} contain NaN or infinite values')
+    if lo < 0.0 or hi > 1.0:
+        raise DAKPNInputError(
+            f'float {name} must have values in [0, 1], got [{lo:.3g}, '
+            f'{hi:.3g}]; divide 0..255 images by 255')

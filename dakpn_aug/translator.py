@@ -13,14 +13,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Tuple, Union
 
-import numpy as np
 import torch
 import torch.nn as nn
 from torch import Tensor
 
 from . import functional as DF
 from .errors import DAKPNCheckpointError
-from .image import image_to_tensor, tensor_to_image
+from .image import check_unit_range, image_to_tensor, tensor_to_image
 from .version import __version__
 
 BUNDLE_FORMAT = 'dakpn-bundle'
@@ -214,6 +213,7 @@ class DAKPNTranslator(nn.Module):
                             f'{type(images).__name__}; use translator(image) '
                             'for numpy images')
         DF._check_image(images, 'images')
+        check_unit_range(images)
         return images
 
     def train(self, mode: bool = True):

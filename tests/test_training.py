@@ -363,6 +363,23 @@ def test_train_dakpn_clear_errors(demo_data, tmp_path):
                           '--encoder-checkpoint', str(tmp_path / 'x.pth')],
                          capture_output=True, text=True, cwd=ROOT)
     assert 'encoder checkpoint not found' in res.stderr
+    base = [sys.executable, 'tools/train_dakpn.py', str(CONFIG),
+            '--source-root', str(demo_data / 'gta5'), '--target-root',
+            str(demo_data / 'cityscapes'), '--work-dir', str(tmp_path / 'w')]
+    for iters in ('0', '-5'):
+        res = subprocess.run(base + ['--max-iters', iters],
+                             capture_output=True, text=True, cwd=ROOT)
+        assert res.returncode != 0 and 'must be >= 1' in res.stderr
+    assert not (tmp_path / 'w' / 'dakpn_bundle.pth').exists()
+    # An empty source folder: the project's own clear error, no traceback.
+    empty = tmp_path / 'empty'
+    (empty / 'images').mkdir(parents=True)
+    (empty / 'labels').mkdir()
+    res = subprocess.run(base[:4] + [str(empty)] + base[5:] +
+                         ['--max-iters', '1', '--cfg-options', *TINY],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode != 0 and 'no images found' in res.stderr
+    assert 'Traceback' not in res.stderr
 
 
 def test_ddp_on_cpu_with_torchrun(demo_data, tmp_path):

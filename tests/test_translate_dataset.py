@@ -42,7 +42,9 @@ def run(args, check=True):
 
 
 def listing(folder: Path):
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob('*'))
+    """Every path below ``folder`` except the tool's own state folder."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob('*')
+                  if '.dakpn_translate' not in p.parts)
 
 
 def test_translates_everything_keeps_names_and_labels(setup, tmp_path):
@@ -116,6 +118,10 @@ def test_refuses_to_write_into_the_source(setup):
     for out in (src, src / 'translated', src / 'images'):
         res = run([bundle, src, out], check=False)
         assert res.returncode != 0 and 'inside it' in res.stderr
+    # The other way round: OUT a parent of SRC.
+    for out in (src.parent, src.parent.parent):
+        res = run([bundle, src, out], check=False)
+        assert res.returncode != 0 and 'inside OUT_DIR' in res.stderr
     assert listing(src) == before
     res = run([bundle, root / 'missing', root / 'o'], check=False)
     assert 'does not exist' in res.stderr
@@ -150,3 +156,117 @@ def test_torchrun_launcher_shards_by_rank(setup, tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.stdout.count('5 translated') == 2
     assert len(list((out / 'images').glob('*.png'))) == 10
+
+
+def load_tool():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'translate_dataset_tool', ROOT / 'tools' / 'translate_dataset.py')
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_full_disk_leaves_nothing_half_written_and_rerun_finishes(
+        setup, tmp_path, monkeypatch, capsys):
+    root, bundle = setup
+    src = root / 'data' / 'gta5'
+    out = tmp_path / 'full'
+    tool = load_tool()
+    real_write = tool.write_bytes_synced
+    calls = []
+
+    def disk_fills_up(path, data):
+        calls.append(path)
+        if len(calls) == 5:  # bundle.json + 3 images, then the disk is full
+            with open(path, 'wb') as f:
+                f.write(data[:len(data) // 3])
+            raise OSError(28, 'No space left on device')
+        real_write(path, data)
+
+    monkeypatch.setattr(tool, 'write_bytes_synced', disk_fills_up)
+    with pytest.raises(SystemExit) as info:
+        tool.main([str(bundle), str(src), str(out), '--workers', '0',
+                   '--batch-size', '1'])
+    assert 'No space left on device' in str(info.value)
+    assert 'cannot write' in str(info.value)
+    written = list((out / 'images').iterdir())
+    assert all(not p.name.startswith('.') for p in written)  # no temp files
+    assert len(written) == 3
+    for p in written:
+        assert cv2.imread(str(p)) is not None
+    # A truncated file that appeared by other means is not "done".
+    victim = written[0]
+    victim.write_bytes(victim.read_bytes()[:50])
+    monkeypatch.setattr(tool, 'write_bytes_synced', real_write)
+    capsys.readouterr()
+    assert tool.main([str(bundle), str(src), str(out), '--workers', '0']) \
+        == 0
+    assert '2 already done, 8 to translate' in capsys.readouterr().out
+    assert len(list((out / 'images').glob('*.png'))) == 10
+    assert all(cv2.imread(str(p)) is not None
+               for p in (out / 'images').glob('*.png'))
+
+
+def test_rerun_with_another_bundle_is_refused_unless_overwrite(setup,
+                                                               tmp_path):
+    root, bundle = setup
+    src = root / 'data' / 'gta5'
+    out = tmp_path / 'two'
+    run([bundle, src, out, '--workers', '0'])
+    tr = DAKPNTranslator.from_checkpoint(bundle)
+    with torch.no_grad():
+        tr.kpn.conv.bias[1] += 0.3
+    other = tr.save(tmp_path / 'other.pth')
+    before = {p.name: p.read_bytes() for p in (out / 'images').iterdir()}
+    res = run([other, src, out, '--workers', '0'], check=False)
+    assert res.returncode != 0
+    assert 'another bundle' in res.stderr and str(bundle) in res.stderr \
+        and str(other) in res.stderr
+    assert {p.name: p.read_bytes()
+            for p in (out / 'images').iterdir()} == before
+    res = run([other, src, out, '--workers', '0', '--overwrite'])
+    assert '10 translated, 0 skipped' in res.stdout
+    res = run([other, src, out, '--workers', '0'])
+    assert '0 translated, 10 skipped' in res.stdout
+
+
+def test_float_images_keep_the_float_rule(setup, tmp_path):
+    root, bundle = setup
+    src = tmp_path / 'floats'
+    src.mkdir()
+    bgr = cv2.imread(str(root / 'data' / 'gta5' / 'images' / '00001.png'))
+    unit = bgr.astype(np.float32) / 255
+    assert cv2.imwrite(str(src / 'unit.tiff'), unit)
+    assert cv2.imwrite(str(src / 'wide.tiff'), unit * 255)  # 0..255 floats
+    out = tmp_path / 'fout'
+    res = run([bundle, src, out, '--workers', '0'], check=False)
+    assert res.returncode == 1  # one image refused, one translated
+    assert 'wide.tiff' in res.stderr and 'divide 0..255' in res.stderr
+    got = cv2.imread(str(out / 'unit.tiff'), cv2.IMREAD_UNCHANGED)
+    assert got.dtype == np.float32 and got.shape == unit.shape
+    assert 0.0 <= got.min() and got.max() <= 1.0
+    tr = DAKPNTranslator.from_checkpoint(bundle)
+    expected = tr(np.ascontiguousarray(unit[..., ::-1]))[..., ::-1]
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert not (out / 'wide.tiff').exists()
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--workers', '-1'], 'must be >= 0'),
+    (['--batch-size', '0'], 'must be >= 1'),
+])
+def test_bad_arguments_one_clear_error(setup, tmp_path, args, message):
+    root, bundle = setup
+    res = run([bundle, root / 'data' / 'gta5', tmp_path / 'o'] + args,
+              check=False)
+    assert res.returncode != 0 and message in res.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='needs a CPU-only box')
+def test_cuda_device_without_cuda_is_one_clear_error(setup, tmp_path):
+    root, bundle = setup
+    res = run([bundle, root / 'data' / 'gta5', tmp_path / 'o', '--device',
+               'cuda'], check=False)
+    assert res.returncode != 0 and 'CUDA is not available' in res.stderr
+    assert 'Traceback' not in res.stderr

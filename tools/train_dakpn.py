@@ -40,6 +40,13 @@ sys.path.insert(0, str(ROOT))
 import dakpn_aug  # noqa: E402,F401  (mmcv.ops stand-in before mmseg)
 
 
+def positive_int(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f'must be >= 1, got {n}')
+    return n
+
+
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description='Train DA-KPN')
     ap.add_argument('config', help='training config file')
@@ -48,7 +55,8 @@ def parse_args(argv=None):
     ap.add_argument('--source-root', help='synthetic (source) dataset root')
     ap.add_argument('--target-root', help='real (target) dataset root')
     ap.add_argument('--encoder-checkpoint', help='pretrained encoder weights')
-    ap.add_argument('--max-iters', type=int, help='override iterations')
+    ap.add_argument('--max-iters', type=positive_int,
+                    help='override iterations (>= 1)')
     ap.add_argument('--resume', action='store_true',
                     help='resume from the last checkpoint in the work dir')
     ap.add_argument('--seed', type=int, help='random seed (model, sampling)')
@@ -128,13 +136,17 @@ def main(argv=None) -> int:
     init_cpu_distributed(args.launcher)
     os.makedirs(cfg.work_dir, exist_ok=True)
     trust_checkpoints_under(cfg.work_dir)
-    runner = Runner.from_cfg(cfg)
-    import torch
-    runner.logger.info(
-        f'DA-KPN training on {runner.world_size} process(es), '
-        f'{"CUDA" if torch.cuda.is_available() else "CPU"}, '
-        f'{cfg.train_cfg.max_iters} iterations, work dir {cfg.work_dir}')
-    runner.train()
+    from dakpn_aug.errors import DAKPNCheckpointError, DAKPNInputError
+    try:
+        runner = Runner.from_cfg(cfg)
+        import torch
+        runner.logger.info(
+            f'DA-KPN training on {runner.world_size} process(es), '
+            f'{"CUDA" if torch.cuda.is_available() else "CPU"}, '
+            f'{cfg.train_cfg.max_iters} iterations, work dir {cfg.work_dir}')
+        runner.train()
+    except (DAKPNInputError, DAKPNCheckpointError) as e:
+        _fail(str(e))
     if is_main_process():
         path = export_bundle(runner, cfg)
         runner.logger.info(f'DA-KPN bundle written to {path}')

@@ -16,10 +16,26 @@ in ``gtFine/``); otherwise every image below SRC_DIR. Relative paths and file
 names are kept. Labels are never changed: ``--labels copy`` copies them,
 ``--labels link`` symlinks them, ``none`` (default) leaves them out.
 
-Safe to interrupt: every file is written to a hidden temporary name in its
-destination folder and renamed into place, so no half-written file is ever
-visible; a rerun skips files that exist. OUT_DIR must not be SRC_DIR or lie
-inside it, and nothing is ever written under SRC_DIR.
+Images: uint8 and uint16 files keep their depth; float (e.g. 32-bit TIFF)
+files must hold values in [0, 1] and come out as float in [0, 1] (the one
+float rule of ``dakpn_aug/image.py``); anything else is reported and
+skipped.
+
+Safe to interrupt, nothing half-written, nothing mixed:
+
+- every image is encoded in memory, written to a hidden temporary file in
+  its destination folder, flushed to disk (a full disk or a read-only
+  folder stops the run with one clear error, and the temporary file is
+  removed), then renamed into place;
+- ``OUT_DIR/.dakpn_translate/`` records the bundle's SHA-256 and, per
+  finished image, its size (written before the rename). A rerun counts an
+  image as done only if its file exists with the recorded size and was made
+  by the same bundle; anything else (a truncated file, a file from before a
+  crash) is translated again;
+- a rerun with a different bundle into the same OUT_DIR is refused, naming
+  both, unless ``--overwrite`` (then every image is translated again);
+- OUT_DIR and SRC_DIR must not overlap either way (OUT inside SRC, or SRC
+  inside OUT), so nothing is ever written under SRC_DIR.
 
 Sharding: the sorted file list is split as ``files[I::N]``, so N processes
 (``--shard I/N``, or ``--launcher pytorch`` which uses RANK/WORLD_SIZE)
@@ -28,21 +44,23 @@ cover every file exactly once.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import shutil
 import sys
 import time
 from pathlib import Path
-from typing import List, Tuple
+from typing import Dict, List, Tuple
 
 import cv2
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from dakpn_aug.data.sources import IMAGE_SUFFIXES, detect_layout
+from dakpn_aug.errors import DAKPNInputError
+from dakpn_aug.image import batch_to_tensor, tensor_to_batch
 
-from dakpn_aug.data.sources import (IMAGE_SUFFIXES,  # noqa: E402
-                                    detect_layout)
+STATE_DIR = '.dakpn_translate'
 
 LAYOUT_DIRS = {  # layout -> (image folder, label folder)
     'gta5': ('images', 'labels'),
@@ -92,9 +110,85 @@ def write_atomic(path: Path, write) -> None:
             tmp.unlink()
 
 
-def imwrite(path: Path, bgr: np.ndarray) -> None:
-    if not cv2.imwrite(str(path), bgr):
-        raise OSError(f'could not write {path}')
+def write_bytes_synced(path: Path, data: bytes) -> None:
+    """Write all of ``data`` and push it to the disk (a full disk raises
+    here, not later when the file is read back)."""
+    with open(path, 'wb') as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            h.update(block)
+    return h.hexdigest()
+
+
+class Manifest:
+    """What a run finished: ``OUT/.dakpn_translate/`` holds ``bundle.json``
+    (the bundle's SHA-256) and one ``done-RANK.jsonl`` per process with a
+    line per finished image (relative path, bytes, bundle hash)."""
+
+    def __init__(self, out: Path, rank: int):
+        self.dir = out / STATE_DIR
+        self.rank = rank
+
+    def recorded_bundle(self):
+        f = self.dir / 'bundle.json'
+        return json.loads(f.read_text()) if f.is_file() else None
+
+    def start(self, bundle: Path, digest: str, overwrite: bool) -> None:
+        """Refuse another bundle's OUT unless ``overwrite``."""
+        old = self.recorded_bundle()
+        if old is not None and old['sha256'] != digest and not overwrite:
+            fail(f'{self.dir.parent} holds translations made by another '
+                 f'bundle ({old["path"]}, sha256 {old["sha256"][:12]}...) '
+                 f'than {bundle} (sha256 {digest[:12]}...); mixing them is '
+                 'refused. Use another OUT_DIR, or --overwrite to translate '
+                 'every image again with this bundle')
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if old is None or old['sha256'] != digest:
+            write_atomic(self.dir / 'bundle.json', lambda p: write_bytes_synced(
+                p, json.dumps(dict(path=str(bundle), sha256=digest)).encode()))
+
+    def done(self, digest: str) -> Dict[str, int]:
+        """Relative path -> recorded size, for this bundle's entries."""
+        out: Dict[str, int] = {}
+        for f in sorted(self.dir.glob('done-*.jsonl')):
+            for line in f.read_text().splitlines():
+                try:
+                    e = json.loads(line)
+                except ValueError:
+                    continue  # a line cut by a kill
+                if e.get('bundle') == digest:
+                    out[e['file']] = int(e['bytes'])
+        return out
+
+    def record(self, rel: Path, size: int, digest: str) -> None:
+        line = json.dumps(dict(file=str(rel), bytes=size, bundle=digest))
+        with open(self.dir / f'done-{self.rank}.jsonl', 'a') as f:
+            f.write(line + '\n')
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def write_image(path: Path, img: np.ndarray, manifest: Manifest, rel: Path,
+                digest: str) -> None:
+    """Encode, write, sync, record, rename: a visible file is complete and
+    recorded."""
+    ok, buf = cv2.imencode(path.suffix or '.png', img)
+    if not ok:
+        raise OSError(f'could not encode {path} as {path.suffix}')
+    data = buf.tobytes()
+
+    def write(tmp):
+        write_bytes_synced(tmp, data)
+        manifest.record(rel, len(data), digest)
+
+    write_atomic(path, write)
 
 
 class _Images:
@@ -114,20 +208,32 @@ class _Images:
         return i, bgr
 
 
+def count(minimum: int):
+    def parse(text: str) -> int:
+        n = int(text)
+        if n < minimum:
+            raise argparse.ArgumentTypeError(f'must be >= {minimum}, got {n}')
+        return n
+    return parse
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('bundle', type=Path)
     ap.add_argument('src', type=Path)
     ap.add_argument('out', type=Path)
     ap.add_argument('--device', default='cpu')
-    ap.add_argument('--batch-size', type=int, default=4)
-    ap.add_argument('--workers', type=int, default=2,
+    ap.add_argument('--batch-size', type=count(1), default=4)
+    ap.add_argument('--workers', type=count(0), default=2,
                     help='image-reading worker processes')
     ap.add_argument('--labels', choices=['none', 'copy', 'link'],
                     default='none')
     ap.add_argument('--shard', default=None, help='I/N: this process\'s share')
     ap.add_argument('--launcher', choices=['none', 'pytorch'],
                     default='none')
+    ap.add_argument('--overwrite', action='store_true',
+                    help='OUT_DIR holds another bundle\'s translations: '
+                    'translate everything again with this one')
     args = ap.parse_args(argv)
 
     src, out = args.src.resolve(), args.out.resolve()
@@ -136,6 +242,10 @@ def main(argv=None) -> int:
     if out == src or out.is_relative_to(src):
         fail(f'OUT_DIR {args.out} is SRC_DIR or inside it; translations '
              'must go elsewhere (nothing is ever written under SRC_DIR)')
+    if src.is_relative_to(out):
+        fail(f'SRC_DIR {args.src} lies inside OUT_DIR {args.out}: the '
+             'output would be written among (and re-read as) the source; '
+             'choose an OUT_DIR outside SRC_DIR')
     if args.launcher == 'pytorch':
         rank = int(os.environ.get('RANK', 0))
         world = int(os.environ.get('WORLD_SIZE', 1))
@@ -148,24 +258,41 @@ def main(argv=None) -> int:
     from tqdm import tqdm
 
     from dakpn_aug import DAKPNCheckpointError, DAKPNTranslator
+    if args.device.startswith('cuda') and not torch.cuda.is_available():
+        fail(f'--device {args.device}: CUDA is not available here (use '
+             '--device cpu)')
     try:
         translator = DAKPNTranslator.from_checkpoint(args.bundle,
                                                      device=args.device)
     except DAKPNCheckpointError as e:
         fail(str(e))
+    except (RuntimeError, ValueError) as e:
+        fail(f'--device {args.device}: {e}')
+    digest = sha256(args.bundle)
 
     images, labels, layout = find_files(src)
     if not images:
         fail(f'no images found under {args.src}')
+    manifest = Manifest(out, rank)
+    try:
+        manifest.start(args.bundle, digest, args.overwrite)
+    except OSError as e:
+        fail(f'cannot write into OUT_DIR {args.out}: {e}')
     images, labels = images[rank::world], labels[rank::world]
-    todo = [r for r in images if not (out / r).exists()]
+    finished = manifest.done(digest)
+
+    def is_done(rel: Path) -> bool:
+        f = out / rel
+        return f.is_file() and finished.get(str(rel)) == f.stat().st_size
+
+    todo = [r for r in images if not is_done(r)]
     skipped = len(images) - len(todo)
     tag = f'[shard {rank}/{world}] ' if world > 1 else ''
     print(f'{tag}{layout} layout: {len(images)} images in this share, '
           f'{skipped} already done, {len(todo)} to translate -> {out}',
           flush=True)
 
-    failed: List[str] = []
+    failed: List[Tuple[str, str]] = []
     t0 = time.time()
     loader = torch.utils.data.DataLoader(
         _Images(src, todo), batch_size=None, shuffle=False,
@@ -176,22 +303,35 @@ def main(argv=None) -> int:
         if not pending:
             return
         batch = np.stack([img for _, img in pending])  # same size & dtype
-        scale = 65535.0 if batch.dtype == np.uint16 else 255.0
-        x = torch.from_numpy(batch[..., ::-1].astype(np.float32) / scale)
-        y = translator.translate_batch(
-            x.permute(0, 3, 1, 2).contiguous().to(translator.device))
-        y = y.permute(0, 2, 3, 1).cpu().numpy()[..., ::-1] * scale
-        y = np.clip(np.rint(y), 0, scale).astype(batch.dtype)
+        x, dtype = batch_to_tensor(np.ascontiguousarray(batch[..., ::-1]))
+        y = translator.translate_batch(x.to(translator.device))
+        y = np.ascontiguousarray(tensor_to_batch(y, dtype)[..., ::-1])
         for (rel, _), img in zip(pending, y):
-            write_atomic(out / rel, lambda p, im=img: imwrite(p, im))
+            try:
+                write_image(out / rel, img, manifest, rel, digest)
+            except OSError as e:
+                fail(f'cannot write {out / rel}: {e} (nothing half-written '
+                     'is left; rerun to continue)')
         pending.clear()
+
+    def usable(rel: Path, img) -> bool:
+        if img is None or img.ndim != 3 or img.shape[2] != 3:
+            failed.append((str(rel), 'unreadable or not a 3-channel image'))
+            return False
+        try:
+            batch_to_tensor(img[None])  # the one image rule (dtype, range)
+        except DAKPNInputError as e:
+            failed.append((str(rel), str(e)))
+            return False
+        return True
 
     with tqdm(total=len(todo), unit='img', desc=f'{tag}translating',
               dynamic_ncols=True, disable=None) as bar:
         for i, img in loader:
             rel = todo[int(i)]
-            if img is None or img.ndim != 3 or img.shape[2] != 3:
-                failed.append(str(rel))
+            if isinstance(img, torch.Tensor):  # the loader's conversion
+                img = img.numpy()
+            if not usable(rel, img):
                 bar.update(1)
                 continue
             if pending and (img.shape != pending[0][1].shape
@@ -209,22 +349,24 @@ def main(argv=None) -> int:
             dst = out / rel
             if dst.exists() or dst.is_symlink():
                 continue
-            if args.labels == 'copy':
-                write_atomic(dst, lambda p, s=src / rel: shutil.copy2(s, p))
-            else:
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                tmp = dst.with_name(f'.{dst.name}.{os.getpid()}.lnk')
-                os.symlink(src / rel, tmp)
-                os.replace(tmp, dst)
+            try:
+                if args.labels == 'copy':
+                    write_atomic(dst, lambda p, s=src / rel: shutil.copy2(s, p))
+                else:
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = dst.with_name(f'.{dst.name}.{os.getpid()}.lnk')
+                    os.symlink(src / rel, tmp)
+                    os.replace(tmp, dst)
+            except OSError as e:
+                fail(f'cannot write label {dst}: {e}')
             n_lbl += 1
     secs = time.time() - t0
     done = len(todo) - len(failed)
     print(f'{tag}done: {done} translated, {skipped} skipped (already done), '
           f'{len(failed)} failed, {n_lbl} labels ({args.labels}) in {secs:.1f} s '
           f'({done / max(secs, 1e-9):.2f} img/s)', flush=True)
-    for rel in failed:
-        print(f'{tag}  unreadable or not RGB, skipped: {src / rel}',
-              file=sys.stderr)
+    for rel, why in failed:
+        print(f'{tag}  skipped {src / rel}: {why}', file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -7,6 +7,8 @@ import numpy as np
 import torch
 from mmseg.models.data_preprocessor import SegDataPreProcessor
 
+from ..errors import DAKPNInputError
+from ..image import check_unit_range
 from ..runtime import get_translator
 
 
@@ -57,6 +59,9 @@ class DAKPNSegDataPreProcessor(SegDataPreProcessor):
         self.noise = noise
         self.seed = seed
         self.__dict__['_generator'] = None
+        # The ``prob`` draws: seeded with ``seed`` (never the global
+        # np.random state, which other code shares and reseeds).
+        self.__dict__['_prob_rng'] = np.random.default_rng(seed)
 
     def _gen(self) -> Optional[torch.Generator]:
         if self.seed is None:
@@ -75,7 +80,7 @@ class DAKPNSegDataPreProcessor(SegDataPreProcessor):
                 ok = s is not None and bool(
                     s.metainfo.get(self.source_key, False))
             if ok and self.prob < 1.0:
-                ok = bool(np.random.rand() < self.prob)
+                ok = bool(self._prob_rng.random() < self.prob)
             sel.append(ok)
         return sel
 
@@ -88,10 +93,17 @@ class DAKPNSegDataPreProcessor(SegDataPreProcessor):
         translator = get_translator(self.checkpoint, str(device), self.noise)
         out = []
         bgr = self.channel_conversion
-        for img, use in zip(inputs, self._selected(samples)):
-            if not use or img.shape[0] != 3:
+        for i, (img, use) in enumerate(zip(inputs, self._selected(samples))):
+            if not use:
                 out.append(img)
                 continue
+            if img.dim() != 3 or img.shape[0] != 3:
+                raise DAKPNInputError(
+                    f'DAKPNSegDataPreProcessor: input {i} has shape '
+                    f'{tuple(img.shape)}; DA-KPN translates (3, H, W) colour '
+                    'images (convert greyscale, drop alpha in the pipeline)')
+            if img.is_floating_point():
+                check_unit_range(img / 255.0, f'input {i} (0..255 scale)')
             x = img[[2, 1, 0]] if bgr else img
             x = (x.float() / 255.0).clamp(0, 1)[None]
             y = translator.translate_batch(x, generator=self._gen())[0]
