@@ -80,6 +80,8 @@ def tensor_to_image(tensor: Tensor, dtype) -> np.ndarray:
 def batch_to_tensor(batch) -> Tuple[Tensor, np.dtype]:
     """NxHxWx3 numpy batch (one dtype, the single-image rule of
     :func:`check_image`) -> ((N, 3, H, W) float32 in [0, 1], dtype)."""
+    if isinstance(batch, np.ndarray) and batch.ndim == 3 and len(batch):
+        check_image(batch[0], 'image 0 of the batch')  # greyscale images
     if not isinstance(batch, np.ndarray) or batch.ndim != 4:
         raise DAKPNInputError('expected an NxHxWx3 batch of RGB images, got '
                               f'{getattr(batch, "shape", type(batch))}')

@@ -83,7 +83,15 @@ class DAKPNTranslate(BaseTransform):
         if dtype == np.uint8:
             x = img[..., ::-1].astype(np.float32) / 255.0
         elif dtype == np.float32:
-            x = np.clip(img[..., ::-1] / 255.0, 0.0, 1.0)
+            # mmseg's float convention is 0..255; outside it (or NaN) is a
+            # bug upstream, never silently clipped.
+            x = img[..., ::-1] / np.float32(255.0)
+            if not np.isfinite(x).all() or x.min() < 0 or x.max() > 1:
+                raise DAKPNInputError(
+                    'DAKPNTranslate: a float32 image must hold finite values '
+                    f'in [0, 255] (mmseg\'s convention), got '
+                    f'[{img.min():.3g}, {img.max():.3g}] '
+                    f'({results.get("img_path", "unknown file")})')
         else:
             raise DAKPNInputError(f'DAKPNTranslate supports uint8 or float32 '
                                   f'images, got {dtype}')
