@@ -75,6 +75,31 @@ class NoisePolicy:
         raise TypeError(f'cannot make a NoisePolicy from {value!r}')
 
 
+def _check_metadata(path, meta: dict) -> None:
+    """The metadata fields used at load time, checked before use so that a
+    bad value names the file instead of failing later inside torch."""
+    def bad(what):
+        raise DAKPNCheckpointError(path, f'bundle metadata: {what}')
+
+    size = meta['encoder'].get('input_size')
+    if not (isinstance(size, list) and len(size) == 2 and
+            all(isinstance(v, int) and 8 <= v <= 4096 for v in size)):
+        bad(f'encoder input_size must be [h, w] with 8 <= h, w <= 4096, got '
+            f'{size!r}')
+    noise = meta.get('noise', 'fixed')
+    try:
+        NoisePolicy.coerce(noise)
+    except (TypeError, ValueError) as e:
+        bad(f'invalid noise policy {noise!r}: {e}')
+    if meta.get('blur_mode', 'fast') not in ('fast', 'exact'):
+        bad(f'blur_mode must be "fast" or "exact", got '
+            f'{meta.get("blur_mode")!r}')
+    names = meta.get('class_names')
+    if names is not None and not (isinstance(names, list) and all(
+            isinstance(n, str) for n in names)):
+        bad('class_names must be a list of strings')
+
+
 class DAKPNTranslator(nn.Module):
     """Translate synthetic images with a trained DA-KPN; labels never move.
 
@@ -253,10 +278,18 @@ class DAKPNTranslator(nn.Module):
             'kpn': {k: v.detach().cpu()
                     for k, v in self.kpn.state_dict().items()},
         }
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + '.tmp')
-        torch.save(bundle, tmp)
-        tmp.replace(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(bundle, tmp)
+            tmp.replace(path)
+        except (OSError, RuntimeError) as e:
+            # A full disk or read-only folder: one clear error, no *.tmp
+            # left behind, an older bundle at ``path`` untouched.
+            if tmp.exists():
+                tmp.unlink()
+            raise OSError(f'cannot write DA-KPN bundle {path}: '
+                          f'{str(e).splitlines()[0][:300]}') from None
         return path
 
     @staticmethod
@@ -311,6 +344,17 @@ class DAKPNTranslator(nn.Module):
             raise DAKPNCheckpointError(
                 path, f'bundle metadata is incomplete or invalid: {e!r}'
             ) from None
+        _check_metadata(path, meta)
+        for part, state in tensors.items():
+            for key, value in state.items():
+                if not isinstance(value, Tensor):
+                    raise DAKPNCheckpointError(
+                        path, f'{part} entry {key!r} is not a tensor')
+                if value.is_floating_point() and \
+                        not torch.isfinite(value).all():
+                    raise DAKPNCheckpointError(
+                        path, f'{part} weights {key!r} hold NaN or infinite '
+                        'values (a diverged training?)')
         return meta, tensors
 
     @classmethod

@@ -314,6 +314,16 @@ def test_export_bundle_refuses_to_unpickle_without_trust(demo_data,
                           str(tmp_path / 'run' / 'iter_1.pth')],
                          capture_output=True, text=True, cwd=ROOT)
     assert res.returncode != 0 and '--trust' in res.stderr
+    # A truncated checkpoint is broken, not untrusted: no --trust advice.
+    raw = (tmp_path / 'run' / 'iter_1.pth').read_bytes()
+    (tmp_path / 'cut.pth').write_bytes(raw[:len(raw) // 2])
+    for extra in ([], ['--trust']):
+        res = subprocess.run([sys.executable, 'tools/export_bundle.py',
+                              str(tmp_path / 'run' / 'dakpn_demo.py'),
+                              str(tmp_path / 'cut.pth')] + extra,
+                             capture_output=True, text=True, cwd=ROOT)
+        assert res.returncode != 0 and 'truncated' in res.stderr
+        assert '--trust' not in res.stderr and 'Traceback' not in res.stderr
 
 
 def test_resume_after_kill_matches_uninterrupted_run(demo_data, tmp_path):

@@ -206,6 +206,27 @@ def _bad_files(tmp_path, good):
     meta3['encoder']['segmentor']['no_such_argument'] = 1
     torch.save(dict(data, meta_json=json.dumps(meta3)), tmp_path / 'a.pth')
     files['arch'] = (tmp_path / 'a.pth', 'cannot build')
+    nan = dict(data, kpn=dict(data['kpn']))
+    nan['kpn']['conv.bias'] = torch.full_like(data['kpn']['conv.bias'],
+                                              float('nan'))
+    torch.save(nan, tmp_path / 'nan.pth')
+    files['nan weights'] = (tmp_path / 'nan.pth', 'NaN')
+    for name, key, value, reason in (
+            ('size', ('encoder', 'input_size'), [96], 'input_size'),
+            ('noise', ('noise', ), {'mode': 'loud'}, 'noise policy'),
+            ('noise law', ('noise', ), {'mode': 'fixed',
+                                        'distribution': 'pink'},
+             'noise policy'),
+            ('blur', ('blur_mode', ), 'gaussian', 'blur_mode'),
+            ('classes', ('class_names', ), [1, 2], 'class_names')):
+        m = json.loads(data['meta_json'])
+        target = m
+        for k in key[:-1]:
+            target = target[k]
+        target[key[-1]] = value
+        torch.save(dict(data, meta_json=json.dumps(m)),
+                   tmp_path / f'm_{name}.pth')
+        files[f'metadata {name}'] = (tmp_path / f'm_{name}.pth', reason)
     return files
 
 
@@ -314,3 +335,21 @@ def test_version_1_bundles_keep_the_paper_formulation(translator, tmp_path):
     torch.testing.assert_close(
         old.translate_batch(x),
         DF.translate(x, params, noise, color_space='hsv'))
+
+
+def test_save_on_a_full_disk_is_one_clear_error(translator, tmp_path,
+                                                monkeypatch):
+    good = translator.save(tmp_path / 'b.pth')
+    before = good.read_bytes()
+
+    def full_disk(obj, f, *a, **k):
+        with open(f, 'wb') as fh:
+            fh.write(b'PK\x03\x04 partial')
+        raise OSError(28, 'No space left on device')
+
+    monkeypatch.setattr(torch, 'save', full_disk)
+    with pytest.raises(OSError, match='cannot write DA-KPN bundle .*No '
+                       'space left'):
+        translator.save(good)
+    assert good.read_bytes() == before  # the old bundle is untouched
+    assert not list(tmp_path.glob('*.tmp'))

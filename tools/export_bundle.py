@@ -30,16 +30,30 @@ def load_state_dict(path: Path, trust: bool) -> dict:
     import torch
     if not path.is_file():
         raise SystemExit(f'export_bundle: error: checkpoint not found: {path}')
+    import zipfile
+    if not zipfile.is_zipfile(path):
+        # Never point at --trust for a file that is simply broken.
+        raise SystemExit(f'export_bundle: error: {path} is not a torch '
+                         'checkpoint (truncated, corrupt, or not written by '
+                         'torch.save)')
     try:
         ckpt = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:  # noqa: BLE001
+        if 'Weights only load failed' not in str(e):
+            raise SystemExit(f'export_bundle: error: {path} is corrupt or '
+                             f'truncated ({type(e).__name__}: '
+                             f'{str(e).splitlines()[0][:200]})') from None
         if not trust:
             raise SystemExit(
                 f'export_bundle: error: {path} holds Python objects besides '
                 'tensors (as every mmengine checkpoint does) and is not '
                 'unpickled by default. If your own run wrote it, re-run with '
                 f'--trust. ({type(e).__name__})') from None
-        ckpt = torch.load(path, map_location='cpu', weights_only=False)
+        try:
+            ckpt = torch.load(path, map_location='cpu', weights_only=False)
+        except Exception as e:  # noqa: BLE001
+            raise SystemExit(f'export_bundle: error: {path} is corrupt or '
+                             f'truncated ({type(e).__name__})') from None
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict) or not any(
             k.startswith('kpn.') for k in state):
