@@ -392,6 +392,29 @@ def test_train_dakpn_clear_errors(demo_data, tmp_path):
     assert 'Traceback' not in res.stderr
 
 
+def test_resume_or_load_from_a_bad_checkpoint_is_one_clear_error(
+        demo_data, tmp_path):
+    work = tmp_path / 'run'
+    train(demo_data, work, 1, opts=['default_hooks.checkpoint.interval=1'])
+    ckpt = work / 'iter_1.pth'
+    ckpt.write_bytes(ckpt.read_bytes()[:1000])  # truncated
+    cmd = [sys.executable, 'tools/train_dakpn.py', str(CONFIG), '--work-dir',
+           str(work), '--source-root', str(demo_data / 'gta5'),
+           '--target-root', str(demo_data / 'cityscapes'), '--max-iters',
+           '2', '--cfg-options', *TINY]
+    res = subprocess.run(cmd + ['--resume'], capture_output=True, text=True,
+                         cwd=ROOT)
+    assert res.returncode != 0 and 'corrupt or truncated' in res.stderr
+    assert 'Traceback' not in res.stderr
+    # A pickle outside the work dir given as load_from is never unpickled.
+    evil = tmp_path / 'evil.pth'
+    torch.save({'state_dict': {}, 'x': ValueError('x')}, evil)
+    res = subprocess.run(cmd + [f'load_from={evil}'], capture_output=True,
+                         text=True, cwd=ROOT)
+    assert res.returncode != 0 and 'not unpickled' in res.stderr
+    assert 'Traceback' not in res.stderr
+
+
 def test_ddp_on_cpu_with_torchrun(demo_data, tmp_path):
     torchrun = Path(sys.executable).with_name('torchrun')
     res = run_tool([

@@ -25,6 +25,7 @@ inside DIR are trusted for full unpickling; everything else loads with
 from __future__ import annotations
 
 import argparse
+import pickle
 import os
 import os.path as osp
 import sys
@@ -147,6 +148,15 @@ def main(argv=None) -> int:
         runner.train()
     except (DAKPNInputError, DAKPNCheckpointError) as e:
         _fail(str(e))
+    except pickle.UnpicklingError as e:
+        _fail(f'a checkpoint to load (load_from / --resume) holds Python '
+              'objects and lies outside this run\'s work dir, so it is not '
+              f'unpickled: {str(e).splitlines()[0][:200]}')
+    except RuntimeError as e:
+        if 'zip archive' in str(e) or 'failed finding central' in str(e):
+            _fail('a checkpoint to load (load_from / --resume) is corrupt '
+                  f'or truncated: {str(e).splitlines()[0][:200]}')
+        raise
     if is_main_process():
         path = export_bundle(runner, cfg)
         runner.logger.info(f'DA-KPN bundle written to {path}')
