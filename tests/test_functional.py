@@ -382,10 +382,10 @@ def test_translate_rejects_bad_input():
         DF.translate(torch.rand(1, 3, 8, 8), p, noise=torch.rand(1, 3, 4, 4))
 
 
-def test_noise_is_clamped_normal_and_seeded():
-    a = DF.make_noise((2, 3, 64, 64), seed=5)
-    b = DF.make_noise((2, 3, 64, 64), seed=5)
-    c = DF.make_noise((2, 3, 64, 64), seed=6)
+def test_paper_noise_is_clamped_normal_and_seeded():
+    a = DF.make_noise((2, 3, 64, 64), seed=5, distribution='clamped')
+    b = DF.make_noise((2, 3, 64, 64), seed=5, distribution='clamped')
+    c = DF.make_noise((2, 3, 64, 64), seed=6, distribution='clamped')
     assert torch.equal(a, b) and not torch.equal(a, c)
     assert a.min() == 0 and a.max() <= 1
     # Half of N(0, 1) is negative and clamps to 0.

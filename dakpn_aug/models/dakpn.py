@@ -146,6 +146,9 @@ class DAKPN(BaseModel):
         self.feature_cache_size = int(feature_cache_size)
         self._feature_cache: 'OrderedDict[int, Tensor]' = OrderedDict()
         self._noise_cache: Dict[Tuple, Tensor] = {}
+        # Fresh training noise is drawn from (seed, this counter): saved
+        # with the model, so resuming replays the same noise.
+        self.register_buffer('noise_draws', torch.zeros((), dtype=torch.long))
 
     def init_weights(self):
         # Only the discriminator is randomly initialised: the KPN starts at
@@ -225,10 +228,16 @@ class DAKPN(BaseModel):
         return torch.stack(fields)
 
     def _train_generator(self) -> torch.Generator:
-        if not hasattr(self, '_gen'):
-            self._gen = torch.Generator()
-            self._gen.manual_seed(self.noise_policy.seed)
-        return self._gen
+        """A generator for the next fresh noise field, seeded from the
+        policy's seed and a draw counter that is part of the model's state
+        (so a resumed run draws exactly the noise an uninterrupted run
+        would)."""
+        gen = torch.Generator()
+        draw = int(self.noise_draws)
+        gen.manual_seed((self.noise_policy.seed * 1_000_003 + draw)
+                        % (2**63 - 1))
+        self.noise_draws += 1
+        return gen
 
     def translate_patches(self, params: Tensor, source_patch: Tensor,
                           boxes: Tensor, full_sizes: Tensor) -> Tensor:
