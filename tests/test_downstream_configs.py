@@ -48,6 +48,8 @@ def run(name, env, tmp_path):
     for t in tl.dataset.pipeline:
         if t['type'] == 'DAKPNTranslate':
             t['checkpoint'] = str(env / 'bundle.pth')
+        if t['type'] == 'PeerTranslate':
+            t['reference_root'] = str(data / 'cityscapes')
     if cfg.model.data_preprocessor.type == 'DAKPNSegDataPreProcessor':
         cfg.model.data_preprocessor.checkpoint = str(env / 'bundle.pth')
     runner = Runner.from_cfg(cfg)
@@ -58,7 +60,9 @@ def run(name, env, tmp_path):
 @pytest.mark.parametrize('name', [
     'fcn_tiny_demo-source-only.py', 'fcn_tiny_demo-dakpn-pipeline.py',
     'fcn_tiny_demo-dakpn-gpu.py', 'fcn_tiny_demo-target-only.py',
-    'fcn_tiny_demo-photometric.py', 'fcn_tiny_demo-dakpn-photometric.py'
+    'fcn_tiny_demo-photometric.py', 'fcn_tiny_demo-dakpn-photometric.py',
+    'fcn_tiny_demo-fda.py', 'fcn_tiny_demo-histogram-matching.py',
+    'fcn_tiny_demo-pixel-distribution.py'
 ])
 def test_downstream_demo_config_trains_and_validates(name, env, tmp_path):
     runner = run(name, env, tmp_path)
@@ -78,6 +82,8 @@ def test_downstream_demo_config_trains_and_validates(name, env, tmp_path):
         assert type(pre).__name__ == 'DAKPNSegDataPreProcessor'
         from dakpn_aug import runtime
         assert any(str(env / 'bundle.pth') == k[1] for k in runtime._CACHE)
+    if name.endswith(('fda.py', 'matching.py', 'distribution.py')):
+        assert 'PeerTranslate' in types and 'DAKPNTranslate' not in types
     if 'source-only' in name or 'target-only' in name:
         assert 'DAKPNTranslate' not in types
         assert type(pre).__name__ == 'SegDataPreProcessor'

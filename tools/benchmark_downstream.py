@@ -12,7 +12,9 @@ so the demo's images are its first ones; the extra source images are unseen
 by the translator, the extra real val images give a steadier mIoU than the
 demo's 16), then trains the light FCN of ``mmseg_configs/downstream/demo/``
 on the synthetic images (source-only, + DA-KPN in the pipeline, + a
-photometric baseline, + both) and on the real train split (target-only),
+photometric baseline, + both, + each training-free albumentations peer:
+fda, histogram-matching, pixel-distribution) and on the real train split
+(target-only),
 once per seed, and evaluates each on the real val split. With
 ``--ablations`` it first trains three ablated DA-KPN bundles (no blur / no
 noise / no affine) with the demo config on the demo data, as the demo
@@ -50,6 +52,10 @@ VARIANTS = {
     'DA-KPN': 'fcn_tiny_demo-dakpn-pipeline.py',
     'DA-KPN + photometric': 'fcn_tiny_demo-dakpn-photometric.py',
     'target-only': 'fcn_tiny_demo-target-only.py',
+    # The training-free albumentations peers (dakpn_aug/peers.py).
+    'fda': 'fcn_tiny_demo-fda.py',
+    'histogram-matching': 'fcn_tiny_demo-histogram-matching.py',
+    'pixel-distribution': 'fcn_tiny_demo-pixel-distribution.py',
 }
 ABLATIONS = ('blur', 'noise', 'affine')
 
@@ -102,6 +108,9 @@ def train_segmenter(config: str, work: Path, seed: int, iters: int,
         opts[0] = f'train_dataloader.dataset.data_root={data / "cityscapes"}'
     if 'dakpn' in config:
         opts.append(f'train_dataloader.dataset.pipeline.2.checkpoint={bundle}')
+    if config.endswith(('fda.py', 'matching.py', 'distribution.py')):
+        opts.append('train_dataloader.dataset.pipeline.2.reference_root='
+                    f'{data / "cityscapes"}')
     work.mkdir(parents=True, exist_ok=True)
     run([sys.executable, ROOT / 'tools' / 'train_encoder.py', CFG / config,
          '--work-dir', work, '--seed', seed, '--max-iters', iters,

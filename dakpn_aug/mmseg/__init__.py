@@ -28,7 +28,8 @@ from ..models import (KernelPredictionNet, PatchDiscriminator,  # noqa: E402
                       SemanticEncoder)
 from ..models.dakpn import DAKPN  # noqa: E402
 from .data_preprocessor import DAKPNSegDataPreProcessor  # noqa: E402
-from .transforms import DAKPNTranslate, RandomBlurNoise  # noqa: E402
+from .transforms import (DAKPNTranslate, PeerTranslate,  # noqa: E402
+                         RandomBlurNoise)
 
 
 def _register(registry, classes) -> None:
@@ -44,7 +45,7 @@ _register(DATASETS, (UnpairedTranslationDataset, GTA5Dataset,
                      FaceSyntheticsDataset, CelebAMaskHQDataset))
 _register(OPTIM_WRAPPER_CONSTRUCTORS, (MultiOptimWrapperConstructor, ))
 _register(HOOKS, (DAKPNVisualizationHook, ))
-_register(TRANSFORMS, (DAKPNTranslate, RandomBlurNoise))
+_register(TRANSFORMS, (DAKPNTranslate, RandomBlurNoise, PeerTranslate))
 
 __all__ = ['DAKPN', 'DAKPNSegDataPreProcessor', 'DAKPNTranslate', 'DAKPNVisualizationHook', 'KernelPredictionNet',
            'MultiOptimWrapperConstructor', 'PatchDiscriminator',

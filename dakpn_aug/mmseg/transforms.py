@@ -168,3 +168,63 @@ class RandomBlurNoise(BaseTransform):
         return (f'{type(self).__name__}(blur_prob={self.blur_prob}, sigma='
                 f'{self.sigma}, noise_prob={self.noise_prob}, noise_std='
                 f'{self.noise_std})')
+
+
+class PeerTranslate(BaseTransform):
+    """A training-free albumentations peer (``dakpn_aug.peers``: ``'fda'``,
+    ``'histogram-matching'``, ``'pixel-distribution'``) as an mmseg
+    pipeline transform, so that the downstream benchmark trains the same
+    segmenter on peer-adapted images as on DA-KPN-translated ones::
+
+        dict(type='PeerTranslate', peer='fda',
+             reference_root='data/cityscapes', reference_split='train')
+
+    Reference images: the real images under ``reference_root`` (any layout
+    ``data.sources.list_images`` knows), up to ``max_references`` of them
+    spread over the sorted list, loaded once per process. Labels and
+    geometry are untouched.
+
+    Required Keys: img (HxWx3 BGR uint8). Modified Keys: img.
+    """
+
+    def __init__(self, peer: str, reference_root: str,
+                 reference_split: Optional[str] = 'train',
+                 max_references: int = 64, seed: int = 0):
+        super().__init__()
+        from ..peers import PEERS
+        if peer not in PEERS:
+            raise ValueError(f'unknown peer {peer!r}; peers: {PEERS}')
+        if max_references < 1:
+            raise ValueError('max_references must be >= 1')
+        self.peer, self.reference_root = peer, reference_root
+        self.reference_split = reference_split
+        self.max_references, self.seed = int(max_references), int(seed)
+        self._fn = None
+
+    def _peer(self):
+        if self._fn is None:
+            from ..data.sources import list_images, read_rgb
+            from ..peers import make_peer
+            files = list_images(self.reference_root, 'auto',
+                                self.reference_split)
+            step = max(1, len(files) // self.max_references)
+            refs = [read_rgb(p) for p in files[::step][:self.max_references]]
+            self._fn = make_peer(self.peer, refs, seed=self.seed)
+        return self._fn
+
+    def transform(self, results: dict) -> dict:
+        img = results.get('img')
+        if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or \
+                img.ndim != 3 or img.shape[2] != 3:
+            raise DAKPNInputError(
+                f'PeerTranslate needs an HxWx3 uint8 BGR image, got '
+                f'{getattr(img, "dtype", type(img))} '
+                f'{getattr(img, "shape", "")} '
+                f'({results.get("img_path", "unknown file")})')
+        rgb = np.ascontiguousarray(img[..., ::-1])
+        results['img'] = np.ascontiguousarray(self._peer()(rgb)[..., ::-1])
+        return results
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(peer={self.peer!r}, reference_root='
+                f'{self.reference_root!r}, seed={self.seed})')
