@@ -18,11 +18,18 @@ model = dict(
     type='DAKPN',
     encoder=dict(segmentor='fcn_r50-d8', checkpoint=encoder_checkpoint,
                  input_size=low_res),
-    kpn=dict(kernel_size=3, input_transform='logits'),
+    # The paper's formulation, spelled out (the package defaults are the
+    # demo recipe's YCbCr affine and zero-mean noise): HSV affine, N(0, 1)
+    # clamped to [0, 1] fixed per image size, GAN + identity losses only.
+    # The demo recipe's switches (kpn.color_space='ycbcr', noise
+    # distribution='gaussian', loss_weights.stats_colour/stats_texture,
+    # see mmseg_configs/demo/dakpn_demo.py) apply here unchanged; they are
+    # measured on the demo camera zoo, not yet at this scale.
+    kpn=dict(kernel_size=3, input_transform='logits', color_space='hsv'),
     discriminator=dict(base_channels=64, num_layers=3, norm='batch'),
     loss_weights=dict(gan_patch=1.0, gan_lowres=1.0, identity=1.0),
     gan_mode='alternating',
-    noise=dict(mode='fixed', seed=0),
+    noise=dict(mode='fixed', seed=0, distribution='clamped'),
     lowres_mode='approx',
     # 0.6 MB per GTA5 image in float16 on the CPU: ~15 GB for all 24,966.
     feature_cache_size=0,
