@@ -172,3 +172,26 @@ def test_bad_dataset_is_a_clean_error(data, tmp_path):
     assert f'no images ending in \'.png\' found in ' \
            f'{root / "images"}' in proc.stderr
     assert 'Traceback' not in proc.stderr
+
+
+def test_corrupt_image_or_missing_pretrained_is_one_clear_error(data,
+                                                                tmp_path):
+    import shutil
+    root = tmp_path / 'gta5'
+    shutil.copytree(data / 'gta5', root)
+    victim = sorted((root / 'images').iterdir())[0]
+    victim.write_bytes(b'not a png at all')
+    base = [sys.executable, str(TOOL), str(DEMO_CFG), '--data-root',
+            str(root), '--work-dir', str(tmp_path / 'wd'), '--max-iters',
+            '3', '--cfg-options', *FAST, 'train_dataloader.batch_size=6']
+    proc = subprocess.run(base, cwd=REPO, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode != 0, proc.stderr[-2000:]
+    assert 'corrupt or unreadable' in proc.stderr and victim.name in \
+        proc.stderr
+    assert 'Traceback' not in proc.stderr
+    proc = subprocess.run(
+        base[:-1] + [f'load_from={tmp_path / "missing.pth"}'], cwd=REPO,
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert 'missing.pth' in proc.stderr and 'Traceback' not in proc.stderr

@@ -266,6 +266,16 @@ def main(argv=None) -> int:
             runner.val()
     except DAKPNInputError as e:
         _fail(str(e))
+    except AssertionError as e:
+        # mmcv's LoadImageFromFile asserts on an image it cannot decode.
+        if str(e).startswith('failed to load image'):
+            _fail(f'a training or validation image is corrupt or unreadable '
+                  f'({str(e)[len("failed to load image: "):]}); remove or '
+                  'replace it')
+        raise
+    except FileNotFoundError as e:
+        _fail(f'file not found: {e} (a dataset file, or model.pretrained / '
+              'load_from in the config?)')
     if is_main_process():
         path = export_encoder(runner, cfg, rec.metrics, rec.iteration)
         miou = (f', mIoU {rec.metrics["mIoU"]:.2f}'
