@@ -24,16 +24,16 @@ def test_every_variant_config_exists(bench):
 
 
 def test_report_gap_closed_and_files(bench, tmp_path):
-    results = {'source-only': [10.0, 12.0], 'DA-KPN': [20.0, 22.0],
+    results = {'source-only': [10.0, 12.0], 'dakpn': [20.0, 22.0],
                'target-only': [30.0, 32.0]}
     counts = dict(num_source=4, num_real_train=4, num_real_val=2)
     md = bench.write_report(results, [0, 1], 50, counts, tmp_path)
     rows = {line.split('|')[1].strip(): line for line in md.splitlines()
             if line.startswith('| ') and 'training data' not in line}
     assert rows['source-only'].rstrip().endswith('| 0% |')
-    assert rows['DA-KPN'].rstrip().endswith('| 50% |')
+    assert rows['dakpn'].rstrip().endswith('| 50% |')
     assert rows['target-only'].rstrip().endswith('| 100% |')
-    assert '21.00 +- 1.41' in rows['DA-KPN']
+    assert '21.00 +- 1.41' in rows['dakpn']
     assert (tmp_path / 'downstream.png').stat().st_size > 1000
     saved = json.loads((tmp_path / 'downstream.json').read_text())
     assert saved['results'] == results and saved['iters'] == 50
@@ -117,3 +117,31 @@ def test_results_of_another_bundle_are_not_reused(bench, tmp_path):
     bundle.write_bytes(b'second')
     with pytest.raises(SystemExit, match='another DA-KPN bundle'):
         bench.check_same_bundle(tmp_path, bundle)
+
+
+def test_bring_your_own_data_runs_the_chosen_methods(tmp_path):
+    """--data DIR --methods: any demo-layout data set, the chosen rows only
+    (a peer needs no bundle), the report without a target row says n/a."""
+    import subprocess
+    import sys
+
+    from dakpn_aug.data.demo import make_demo_data
+    data = tmp_path / 'data'
+    make_demo_data(data, seed=2, num_source=4, num_real_train=3,
+                   num_real_val=2, source_size=(64, 96), real_size=(64, 128),
+                   camera='warm')
+    out = tmp_path / 'out'
+    cmd = [sys.executable, 'tools/benchmark_downstream.py', '--data',
+           str(data), '--methods', 'source-only,histogram-matching',
+           '--seeds', '0', '--iters', '2', '--out', str(out)]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
+                         timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    saved = json.loads((out / 'downstream.json').read_text())
+    assert list(saved['results']) == ['source-only', 'histogram-matching']
+    assert saved['counts'] == dict(num_source=4, num_real_train=3,
+                                   num_real_val=2)
+    assert '| n/a |' in (out / 'downstream.md').read_text()
+    bad = subprocess.run(cmd[:2] + ['--methods', 'cyclegan'],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert bad.returncode != 0 and 'unknown' in bad.stderr

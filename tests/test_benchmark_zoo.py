@@ -20,7 +20,8 @@ def test_zoo_benchmark_end_to_end_and_resume(tmp_path):
     cmd = [sys.executable, 'tools/benchmark_zoo.py', '--out', str(out),
            '--cameras', 'hazy', '--seeds', '0', '--methods',
            'dakpn,histogram-matching', '--encoder', str(enc),
-           '--max-iters', '2']
+           '--max-iters', '2', '--downstream', '--downstream-iters', '2',
+           '--downstream-counts', '4,4,2']
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
                          timeout=900)
     assert res.returncode == 0, (res.stdout[-2000:], res.stderr[-3000:])
@@ -31,6 +32,12 @@ def test_zoo_benchmark_end_to_end_and_resume(tmp_path):
     assert row['seeds'] == 1 and -5 < row['stats_mean'][0] < 1.01
     assert row['per_class_colour']  # classes were scored
     assert (out / 'zoo.png').is_file() and (out / 'swatches_hazy.png').is_file()
+    down = json.loads((out / 'zoo.json').read_text())['downstream']['hazy']
+    assert set(down) == {'source-only', 'target-only', 'photometric',
+                         'dakpn', 'fda', 'histogram-matching',
+                         'pixel-distribution'}
+    assert all(len(v) == 1 for v in down.values())
+    assert '## Downstream' in md
     data = json.loads((out / 'data' / 'hazy' / 'demo_data.json').read_text())
     assert data['camera'] == 'hazy'
     bundle = out / 'runs' / 'hazy' / 'dakpn_seed0' / 'dakpn_bundle.pth'

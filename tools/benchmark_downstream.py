@@ -46,11 +46,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 CFG = ROOT / 'mmseg_configs' / 'downstream' / 'demo'
+#: Method name (stable: the keys of downstream.json's ``results``) ->
+#: the demo downstream config that trains it.
 VARIANTS = {
     'source-only': 'fcn_tiny_demo-source-only.py',
     'photometric': 'fcn_tiny_demo-photometric.py',
-    'DA-KPN': 'fcn_tiny_demo-dakpn-pipeline.py',
-    'DA-KPN + photometric': 'fcn_tiny_demo-dakpn-photometric.py',
+    'dakpn': 'fcn_tiny_demo-dakpn-pipeline.py',
+    'dakpn+photometric': 'fcn_tiny_demo-dakpn-photometric.py',
     'target-only': 'fcn_tiny_demo-target-only.py',
     # The training-free albumentations peers (dakpn_aug/peers.py).
     'fda': 'fcn_tiny_demo-fda.py',
@@ -58,6 +60,7 @@ VARIANTS = {
     'pixel-distribution': 'fcn_tiny_demo-pixel-distribution.py',
 }
 ABLATIONS = ('blur', 'noise', 'affine')
+PEER_NAMES = ('fda', 'histogram-matching', 'pixel-distribution')
 
 
 def run(cmd, log: Path) -> None:
@@ -215,16 +218,19 @@ def per_class_table(per_class: dict) -> str:
 def write_report(results: dict, seeds, iters: int, counts: dict,
                  out: Path, per_class: dict = None,
                  fcn: dict = None) -> str:
-    src = mean_std(results['source-only'])[0]
-    tgt = mean_std(results['target-only'])[0]
+    src = mean_std(results['source-only'])[0] \
+        if results.get('source-only') else None
+    tgt = mean_std(results['target-only'])[0] \
+        if results.get('target-only') else None
     lines = ['| training data | mIoU (mean +- std) | per seed | gap closed |',
              '|---|---:|---|---:|']
     for name, v in results.items():
         m, s = mean_std(v)
-        closed = (m - src) / (tgt - src) if tgt != src else float('nan')
+        closed = 'n/a' if src is None or tgt is None or tgt == src \
+            else f'{(m - src) / (tgt - src):.0%}'
         per_seed = ', '.join(f'{x:.1f}' for x in v)
         lines.append(f'| {name} | {m:.2f} +- {s:.2f} | {per_seed} | '
-                     f'{closed:.0%} |')
+                     f'{closed} |')
     md = (f'Downstream mIoU on the real val split ({counts["num_real_val"]} '
           f'images), light FCN trained {iters} iterations (batch 8) on '
           f'{counts["num_source"]} synthetic or {counts["num_real_train"]} '
@@ -249,7 +255,8 @@ def write_report(results: dict, seeds, iters: int, counts: dict,
     colours = ['#999999' if n == 'source-only' else
                '#4c72b0' if n == 'target-only' else
                '#dd8452' if n == 'photometric' else
-               '#a1d99b' if n.startswith('DA-KPN, no') else  # ablations
+               '#a1d99b' if n.startswith('dakpn-no-') else  # ablations
+               '#c44e52' if n in PEER_NAMES else
                '#55a868' for n in names]
     fig, ax = plt.subplots(figsize=(1.3 * len(names) + 2, 3.8))
     means = [mean_std(results[n])[0] for n in names]
@@ -258,8 +265,9 @@ def write_report(results: dict, seeds, iters: int, counts: dict,
     for i, n in enumerate(names):
         for x in results[n]:
             ax.plot(i, x, 'k.', ms=4)
-    ax.axhline(src, color='#999999', lw=0.8, ls='--')
-    ax.axhline(tgt, color='#4c72b0', lw=0.8, ls='--')
+    for level, colour in ((src, '#999999'), (tgt, '#4c72b0')):
+        if level is not None:
+            ax.axhline(level, color=colour, lw=0.8, ls='--')
     ax.set_ylabel('mIoU on real val (%)')
     ax.set_title(f'Downstream segmentation on the demo data '
                  f'({len(seeds)} seeds; dots: single runs)')
@@ -270,9 +278,32 @@ def write_report(results: dict, seeds, iters: int, counts: dict,
     return md
 
 
+def csv_list(text: str, allowed=None) -> list:
+    items = [t.strip() for t in text.split(',') if t.strip()]
+    bad = [t for t in items if allowed is not None and t not in allowed]
+    if bad or not items:
+        raise argparse.ArgumentTypeError(
+            f'unknown {bad or text!r}; choose from {", ".join(allowed)}')
+    return items
+
+
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('--demo', type=Path, default=ROOT / 'work_dirs' / 'demo')
+    ap = argparse.ArgumentParser(
+        description=__doc__.split('\n')[0],
+        epilog='Methods (stable names, the keys of downstream.json): ' +
+        ', '.join(VARIANTS) + '; --ablations adds dakpn-no-blur, '
+        'dakpn-no-noise, dakpn-no-affine.')
+    ap.add_argument('--demo', type=Path, default=ROOT / 'work_dirs' / 'demo',
+                    help='a finished make demo (its bundle and encoder)')
+    ap.add_argument('--data', type=Path, default=None,
+                    help='use this demo-layout data set (gta5/ and '
+                    'cityscapes/ with train and val splits) instead of '
+                    'generating one')
+    ap.add_argument('--bundle', default=None,
+                    help='DA-KPN bundle(s) for the dakpn rows: one path, or '
+                    'one per seed, comma-separated (default: the demo\'s)')
+    ap.add_argument('--methods', type=lambda t: csv_list(t, VARIANTS),
+                    default=list(VARIANTS))
     ap.add_argument('--seeds', default='0,1,2')
     ap.add_argument('--iters', type=int, default=400)
     ap.add_argument('--dakpn-iters', type=int, default=None,
@@ -286,31 +317,56 @@ def main(argv=None) -> int:
     ap.add_argument('--out', type=Path,
                     default=ROOT / 'work_dirs' / 'downstream_benchmark')
     args = ap.parse_args(argv)
-    demo_data = args.demo / 'data'
-    bundle = args.demo / 'dakpn' / 'dakpn_bundle.pth'
-    enc = args.demo / 'encoder' / 'encoder.pth'
-    for p in (demo_data, bundle, enc):
-        if not p.exists():
-            raise SystemExit(f'benchmark_downstream: {p} missing: run '
-                             '`make demo` first (or pass --demo)')
     seeds = [int(s) for s in args.seeds.split(',')]
+    demo_data = args.demo / 'data'
+    enc = args.demo / 'encoder' / 'encoder.pth'
+    bundles_per_seed = ([Path(b) for b in args.bundle.split(',')]
+                        if args.bundle else
+                        [args.demo / 'dakpn' / 'dakpn_bundle.pth'])
+    if len(bundles_per_seed) not in (1, len(seeds)):
+        ap.error('--bundle takes one path or one per seed')
+    if len(bundles_per_seed) == 1:
+        bundles_per_seed = bundles_per_seed * len(seeds)
+    uses_dakpn = any(m.startswith('dakpn') for m in args.methods) or \
+        args.ablations
+    needed = [p for p in set(bundles_per_seed) if uses_dakpn]
+    if args.ablations:
+        needed += [demo_data, enc]
+    for p in needed:
+        if not Path(p).exists():
+            raise SystemExit(f'benchmark_downstream: {p} missing: run '
+                             '`make demo` first (or pass --demo/--bundle)')
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
-    check_same_bundle(out, bundle)
+    if uses_dakpn:
+        check_same_bundle(out, bundles_per_seed[0])
     counts = dict(num_source=args.num_source,
                   num_real_train=args.num_real_train,
                   num_real_val=args.num_real_val)
-    data = benchmark_data(out, args.data_seed, counts)
-    variants = dict(VARIANTS)
-    bundles = {'DA-KPN': bundle, 'DA-KPN + photometric': bundle}
+    if args.data is not None:
+        from dakpn_aug.data.sources import list_images
+        data = args.data
+        try:
+            counts = dict(
+                num_source=len(list_images(data / 'gta5', 'gta5')),
+                num_real_train=len(list_images(data / 'cityscapes',
+                                               'cityscapes', 'train')),
+                num_real_val=len(list_images(data / 'cityscapes',
+                                             'cityscapes', 'val')))
+        except Exception as e:  # noqa: BLE001 - one clear line
+            raise SystemExit(f'benchmark_downstream: --data {data}: {e}')
+    else:
+        data = benchmark_data(out, args.data_seed, counts)
+    variants = {m: VARIANTS[m] for m in args.methods}
+    bundles = {name: list(bundles_per_seed) for name in variants}
     t0 = time.time()
     if args.ablations:
         for part in ABLATIONS:
             wd = out / f'dakpn_no_{part}'
-            name = f'DA-KPN, no {part}'
-            variants[name] = VARIANTS['DA-KPN']
-            bundles[name] = wd / 'dakpn_bundle.pth'
-            if bundles[name].exists():
+            name = f'dakpn-no-{part}'
+            variants[name] = VARIANTS['dakpn']
+            bundles[name] = [wd / 'dakpn_bundle.pth'] * len(seeds)
+            if bundles[name][0].exists():
                 continue
             print(f'training DA-KPN without {part} -> {wd}', flush=True)
             cmd = [sys.executable, ROOT / 'tools' / 'train_dakpn.py',
@@ -326,11 +382,10 @@ def main(argv=None) -> int:
     total, done = len(variants) * len(seeds), 0
     for name, config in variants.items():
         results[name], per_class[name] = [], []
-        for seed in seeds:
-            wd = out / name.replace(' ', '_').replace(',', '').replace(
-                '+', 'and') / f'seed{seed}'
+        for i, seed in enumerate(seeds):
+            wd = out / name.replace('+', '_and_') / f'seed{seed}'
             miou = train_segmenter(config, wd, seed, args.iters, data,
-                                   bundles.get(name, bundle))
+                                   bundles[name][i])
             results[name].append(miou)
             log = wd / 'run.log'
             per_class[name].append(
@@ -339,9 +394,11 @@ def main(argv=None) -> int:
             print(f'[{done}/{total}] {name:22s} seed {seed}: mIoU '
                   f'{miou:.2f} ({(time.time() - t0) / 60:.0f} min)',
                   flush=True)
-    print('FCN-score: translating the synthetic images offline and '
-          'scoring them with the target-only segmenters', flush=True)
-    fcn = fcn_scores(out, data, bundle, seeds)
+    fcn = None
+    if 'target-only' in variants and uses_dakpn:
+        print('FCN-score: translating the synthetic images offline and '
+              'scoring them with the target-only segmenters', flush=True)
+        fcn = fcn_scores(out, data, bundles_per_seed[0], seeds)
     md = write_report(results, seeds, args.iters, counts, out, per_class,
                       fcn)
     print('\n' + md + f'\nwritten: {out}/downstream.md, .json, .png')

@@ -22,6 +22,12 @@ all cameras see the same synthetic source images):
    split: the whole-image statistics gap closed and the per-class realism
    report (``dakpn_aug/domain_stats.py``).
 
+With ``--downstream`` it also runs ``tools/benchmark_downstream.py`` on
+every camera (240 + 240 + 96 generated images through that camera; rows
+source-only, target-only, photometric, dakpn, and the three peers; 3
+seeds; DA-KPN seed k uses that camera's translator of seed k): about 85
+minutes per camera on 2 CPU cores, resumable.
+
 Writes ``OUT/zoo.md`` (tables, mean +- std over seeds), ``OUT/zoo.json``
 (every number), ``OUT/zoo.png`` (one row per camera: source, each method,
 a real image) and ``OUT/swatches_CAMERA.png`` (per-class mean colours of
@@ -164,6 +170,58 @@ def measure(out: Path, camera: str, method: str, seed: int, data: Path,
     res_file.parent.mkdir(parents=True, exist_ok=True)
     res_file.write_text(json.dumps(res, indent=2))
     return res
+
+
+DOWNSTREAM_METHODS = ('source-only', 'target-only', 'photometric', 'dakpn',
+                      'fda', 'histogram-matching', 'pixel-distribution')
+
+
+def downstream(out: Path, camera: str, seeds: list, bundles: list,
+               iters: int, counts=(240, 240, 96)) -> dict:
+    """The downstream benchmark on this camera (a larger data set of the
+    same generator and camera, tools/benchmark_downstream.py with the
+    camera's DA-KPN bundles, one per seed): method -> mIoU per seed."""
+    root = out / 'downstream' / camera
+    data = root / 'data'
+    summary = data / 'demo_data.json'
+    if not (summary.is_file() and
+            json.loads(summary.read_text()).get('camera') == camera):
+        log(f'downstream data: camera {camera} -> {data}')
+        make_demo_data(data, seed=0, camera=camera, num_source=counts[0],
+                       num_real_train=counts[1], num_real_val=counts[2])
+    log(f'downstream: camera {camera} ({len(DOWNSTREAM_METHODS)} methods x '
+        f'{len(seeds)} seeds, ~4 min each; resumable)')
+    run([sys.executable, ROOT / 'tools' / 'benchmark_downstream.py',
+         '--data', data, '--bundle', ','.join(str(b) for b in bundles),
+         '--methods', ','.join(DOWNSTREAM_METHODS), '--seeds',
+         ','.join(map(str, seeds)), '--iters', iters, '--out', root],
+        out / 'logs' / f'downstream_{camera}.log')
+    return json.loads((root / 'downstream.json').read_text())['results']
+
+
+def downstream_md(results: dict) -> str:
+    lines = ['## Downstream', '', 'mIoU of the light FCN on the camera\'s '
+             'real val split (96 images), trained 400 iterations on 240 '
+             'images of each kind (mean +- std over seeds; DA-KPN seed k '
+             'uses the translator of seed k). Gap: share of the source-only '
+             '-> target-only gap closed.', '',
+             '| camera | ' + ' | '.join(DOWNSTREAM_METHODS) + ' |',
+             '|---|' + '---|' * len(DOWNSTREAM_METHODS)]
+    for camera, res in results.items():
+        src = statistics.mean(res['source-only'])
+        tgt = statistics.mean(res['target-only'])
+        cells = []
+        for m in DOWNSTREAM_METHODS:
+            v = res.get(m)
+            if not v:
+                cells.append('n/a')
+                continue
+            mean = statistics.mean(v)
+            std = statistics.stdev(v) if len(v) > 1 else 0.0
+            gap = (mean - src) / (tgt - src) if tgt != src else float('nan')
+            cells.append(f'{mean:.1f} +- {std:.1f} ({gap:.0%})')
+        lines.append(f'| {camera} | ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines) + '\n'
 
 
 # ---------------------------------------------------------------- report
@@ -323,6 +381,14 @@ def main(argv=None) -> int:
                     help='a trained demo encoder (default: train one)')
     ap.add_argument('--max-iters', type=int, default=None,
                     help='override the config\'s iterations (smoke tests)')
+    ap.add_argument('--downstream', action='store_true',
+                    help='also the downstream benchmark on every camera '
+                    '(long: ~85 min per camera on 2 CPU cores)')
+    ap.add_argument('--downstream-iters', type=int, default=400,
+                    help='segmenter iterations of the downstream runs')
+    ap.add_argument('--downstream-counts', default='240,240,96',
+                    help='synthetic, real train and real val images of the '
+                    'downstream data sets')
     args = ap.parse_args(argv)
     if args.max_iters is not None and args.max_iters < 1:
         ap.error('--max-iters must be >= 1')
@@ -354,11 +420,24 @@ def main(argv=None) -> int:
         log(f'{camera}: ' + ', '.join(
             f'{m} {fmt(mean_std([r["gap_closed"]["mean"] for r in runs]))}'
             for m, runs in res.items()))
+    down = {}
+    if args.downstream:
+        if 'dakpn' not in args.methods:
+            ap.error('--downstream needs the dakpn method')
+        for camera in args.cameras:
+            bundles = [out / 'runs' / camera / f'dakpn_seed{s}' /
+                       'dakpn_bundle.pth' for s in args.seeds]
+            down[camera] = downstream(
+                out, camera, args.seeds, bundles, args.downstream_iters,
+                [int(c) for c in args.downstream_counts.split(',')])
     summary = summarise(results)
     md = report_md(summary, args.cameras, args.methods, time.time() - t0)
+    if down:
+        md += '\n' + downstream_md(down)
     (out / 'zoo.md').write_text(md)
     (out / 'zoo.json').write_text(json.dumps(
-        dict(summary=summary, cameras=args.cameras, seeds=args.seeds,
+        dict(summary=summary, downstream=down, cameras=args.cameras,
+             seeds=args.seeds,
              methods=args.methods, config=str(args.config),
              camera_models={c: CAMERA_ZOO[c] for c in args.cameras}),
         indent=2))
