@@ -232,14 +232,15 @@ def mean_std(values) -> tuple:
     if not vals:
         return None, None
     return statistics.mean(vals), (statistics.stdev(vals)
-                                   if len(vals) > 1 else 0.0)
+                                   if len(vals) > 1 else None)
 
 
 def fmt(ms: tuple) -> str:
+    """'mean +- std' in percent and points (std only over several seeds)."""
     m, s = ms
     if m is None:
         return 'n/a'
-    return f'{m:.0%} +- {s * 100:.0f}' if s else f'{m:.0%}'
+    return f'{m:.0%}' if s is None else f'{m:.0%} +- {s * 100:.0f}'
 
 
 def per_class_colour(per_class_runs: list) -> dict:
