@@ -35,7 +35,7 @@ benchmark: install
 benchmark-downstream: install
 	$(PY) tools/benchmark_downstream.py --ablations
 
-# Long (~85 minutes on 2 CPU cores, resumable): the one demo recipe on
+# Long (97 minutes measured on 2 CPU cores, resumable): the one demo recipe on
 # every camera of the zoo, 3 seeds, beside the albumentations peers.
 # Writes work_dirs/zoo/zoo.{md,json,png}.
 benchmark-zoo: install
