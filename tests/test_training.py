@@ -390,6 +390,12 @@ def test_train_dakpn_clear_errors(demo_data, tmp_path):
                          capture_output=True, text=True, cwd=ROOT)
     assert res.returncode != 0 and 'no images found' in res.stderr
     assert 'Traceback' not in res.stderr
+    # A misspelt --cfg-options key: one clear line.
+    res = subprocess.run(base + ['--max-iters', '1', '--cfg-options', *TINY,
+                                 'model.loss_wieghts=1'],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode != 0 and 'loss_wieghts' in res.stderr
+    assert 'misspelt' in res.stderr and 'Traceback' not in res.stderr
 
 
 def test_resume_or_load_from_a_bad_checkpoint_is_one_clear_error(

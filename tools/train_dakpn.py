@@ -148,6 +148,11 @@ def main(argv=None) -> int:
         runner.train()
     except (DAKPNInputError, DAKPNCheckpointError) as e:
         _fail(str(e))
+    except TypeError as e:
+        if 'unexpected keyword argument' in str(e):
+            _fail(f'the config names an argument its module does not take: '
+                  f'{e} (a misspelt key, e.g. in --cfg-options?)')
+        raise
     except pickle.UnpicklingError as e:
         _fail(f'a checkpoint to load (load_from / --resume) holds Python '
               'objects and lies outside this run\'s work dir, so it is not '
