@@ -1,5 +1,7 @@
-"""RandomBlurNoise (the encoder's robustness augmentation): image only,
-labels and geometry untouched, bad arguments refused."""
+"""The image-only mmseg transforms added for translator quality:
+RandomBlurNoise (the encoder's robustness augmentation) and PeerTranslate
+(the albumentations peers): labels and geometry untouched, bad arguments
+refused."""
 import numpy as np
 import pytest
 
@@ -46,3 +48,23 @@ def test_blur_and_noise_touch_the_image_only():
 def test_bad_arguments(kwargs):
     with pytest.raises(ValueError):
         RandomBlurNoise(**kwargs)
+
+
+def test_peer_transform_changes_the_image_only(tmp_path):
+    """PeerTranslate (the albumentations peers in mmseg pipelines): labels
+    byte-identical, same shape and dtype, the image moved."""
+    from dakpn_aug.data.demo import make_demo_data
+    from dakpn_aug.mmseg.transforms import PeerTranslate
+    make_demo_data(tmp_path, seed=0, num_source=1, num_real_train=2,
+                   num_real_val=1, source_size=(48, 64), real_size=(48, 80))
+    for peer in ('fda', 'histogram-matching', 'pixel-distribution'):
+        r = results()
+        seg = r['gt_seg_map'].copy()
+        img = r['img'].copy()
+        out = PeerTranslate(peer=peer,
+                            reference_root=str(tmp_path / 'cityscapes'))(r)
+        assert out['gt_seg_map'].tobytes() == seg.tobytes()
+        assert out['img'].shape == img.shape and out['img'].dtype == np.uint8
+        assert not np.array_equal(out['img'], img), peer
+    with pytest.raises(ValueError, match='unknown peer'):
+        PeerTranslate(peer='cyclegan', reference_root=str(tmp_path))
