@@ -537,8 +537,10 @@ def make_noise(shape: Sequence[int],
     mean) or, as the paper writes it, standard normal samples clamped to
     [0, 1] (``'clamped'``, mean 0.32: it brightens).
 
-    Drawn on the CPU from ``seed`` (or ``generator``) and then moved, so the
-    same seed gives the same field on every device.
+    Drawn on the CPU from ``seed`` (or a CPU ``generator``) and then moved,
+    so the same seed gives the same field on every device; a ``generator``
+    on another device (``torch.Generator('cuda')``) draws on that device,
+    with no host-to-device copy (a different sequence than the CPU's).
 
     Example:
         >>> torch.equal(make_noise((1, 3, 4, 4), seed=0),
@@ -551,7 +553,8 @@ def make_noise(shape: Sequence[int],
     if generator is None:
         generator = torch.Generator()
         generator.manual_seed(0 if seed is None else int(seed))
-    n = torch.randn(tuple(shape), generator=generator, dtype=torch.float32)
+    n = torch.randn(tuple(shape), generator=generator, dtype=torch.float32,
+                    device=generator.device)
     if distribution == 'clamped':
         n.clamp_(0.0, 1.0)
     return n.to(device=device, dtype=dtype)

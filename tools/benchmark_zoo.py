@@ -177,7 +177,8 @@ DOWNSTREAM_METHODS = ('source-only', 'target-only', 'photometric', 'dakpn',
 
 
 def downstream(out: Path, camera: str, seeds: list, bundles: list,
-               iters: int, counts=(240, 240, 96)) -> dict:
+               iters: int, counts=(240, 240, 96),
+               methods=DOWNSTREAM_METHODS) -> dict:
     """The downstream benchmark on this camera (a larger data set of the
     same generator and camera, tools/benchmark_downstream.py with the
     camera's DA-KPN bundles, one per seed): method -> mIoU per seed."""
@@ -189,29 +190,32 @@ def downstream(out: Path, camera: str, seeds: list, bundles: list,
         log(f'downstream data: camera {camera} -> {data}')
         make_demo_data(data, seed=0, camera=camera, num_source=counts[0],
                        num_real_train=counts[1], num_real_val=counts[2])
-    log(f'downstream: camera {camera} ({len(DOWNSTREAM_METHODS)} methods x '
+    log(f'downstream: camera {camera} ({len(methods)} methods x '
         f'{len(seeds)} seeds, ~4 min each; resumable)')
     run([sys.executable, ROOT / 'tools' / 'benchmark_downstream.py',
          '--data', data, '--bundle', ','.join(str(b) for b in bundles),
-         '--methods', ','.join(DOWNSTREAM_METHODS), '--seeds',
+         '--methods', ','.join(methods), '--seeds',
          ','.join(map(str, seeds)), '--iters', iters, '--out', root],
         out / 'logs' / f'downstream_{camera}.log')
     return json.loads((root / 'downstream.json').read_text())['results']
 
 
-def downstream_md(results: dict) -> str:
+def downstream_md(results: dict, iters: int, counts: list) -> str:
+    methods = [m for m in DOWNSTREAM_METHODS
+               if any(m in res for res in results.values())]
     lines = ['## Downstream', '', 'mIoU of the light FCN on the camera\'s '
-             'real val split (96 images), trained 400 iterations on 240 '
-             'images of each kind (mean +- std over seeds; DA-KPN seed k '
+             f'real val split ({counts[2]} images), trained {iters} '
+             f'iterations on {counts[0]} synthetic or {counts[1]} real '
+             'images (mean +- std over seeds; DA-KPN seed k '
              'uses the translator of seed k). Gap: share of the source-only '
              '-> target-only gap closed.', '',
-             '| camera | ' + ' | '.join(DOWNSTREAM_METHODS) + ' |',
-             '|---|' + '---|' * len(DOWNSTREAM_METHODS)]
+             '| camera | ' + ' | '.join(methods) + ' |',
+             '|---|' + '---|' * len(methods)]
     for camera, res in results.items():
         src = statistics.mean(res['source-only'])
         tgt = statistics.mean(res['target-only'])
         cells = []
-        for m in DOWNSTREAM_METHODS:
+        for m in methods:
             v = res.get(m)
             if not v:
                 cells.append('n/a')
@@ -390,9 +394,29 @@ def main(argv=None) -> int:
     ap.add_argument('--downstream-counts', default='240,240,96',
                     help='synthetic, real train and real val images of the '
                     'downstream data sets')
+    ap.add_argument('--downstream-cameras', type=lambda t: csv(t, CAMERA_ZOO),
+                    default=None, help='cameras of the downstream benchmark '
+                    '(default: all of --cameras)')
+    ap.add_argument('--downstream-methods',
+                    type=lambda t: csv(t, DOWNSTREAM_METHODS),
+                    default=list(DOWNSTREAM_METHODS),
+                    help='rows of the downstream benchmark (~4 min per '
+                    'method and seed)')
     args = ap.parse_args(argv)
     if args.max_iters is not None and args.max_iters < 1:
         ap.error('--max-iters must be >= 1')
+    if args.downstream:
+        # Checked before the zoo's hour of training, not after it.
+        if 'dakpn' not in args.methods:
+            ap.error('--downstream needs the dakpn method')
+        missing = {'source-only', 'target-only', 'dakpn'} - set(
+            args.downstream_methods)
+        if missing:
+            ap.error(f'--downstream-methods needs {sorted(missing)} (the gap '
+                     'is measured between source-only and target-only)')
+        stray = set(args.downstream_cameras or ()) - set(args.cameras)
+        if stray:
+            ap.error(f'--downstream-cameras {sorted(stray)} not in --cameras')
     out = args.out.resolve()
     t0 = time.time()
     datas = {c: prepare_data(out, c) for c in args.cameras}
@@ -423,18 +447,19 @@ def main(argv=None) -> int:
             for m, runs in res.items()))
     down = {}
     if args.downstream:
-        if 'dakpn' not in args.methods:
-            ap.error('--downstream needs the dakpn method')
-        for camera in args.cameras:
+        for camera in args.downstream_cameras or args.cameras:
             bundles = [out / 'runs' / camera / f'dakpn_seed{s}' /
                        'dakpn_bundle.pth' for s in args.seeds]
             down[camera] = downstream(
                 out, camera, args.seeds, bundles, args.downstream_iters,
-                [int(c) for c in args.downstream_counts.split(',')])
+                [int(c) for c in args.downstream_counts.split(',')],
+                args.downstream_methods)
     summary = summarise(results)
     md = report_md(summary, args.cameras, args.methods, time.time() - t0)
     if down:
-        md += '\n' + downstream_md(down)
+        md += '\n' + downstream_md(
+            down, args.downstream_iters,
+            [int(c) for c in args.downstream_counts.split(',')])
     (out / 'zoo.md').write_text(md)
     (out / 'zoo.json').write_text(json.dumps(
         dict(summary=summary, downstream=down, cameras=args.cameras,

@@ -4,10 +4,11 @@ Importing this module imports mmseg (installing the mmcv.ops stand-in first
 on mmcv-lite installs) and registers:
 
 - ``MODELS``: ``KernelPredictionNet``, ``PatchDiscriminator``,
-  ``SemanticEncoder``, ``DAKPN``, ``DAKPNSegDataPreProcessor``;
+  ``SemanticEncoder``, ``DAKPN``, ``DAKPNSegDataPreProcessor``,
+  ``UDASegmentor`` (its methods live in ``dakpn_aug.uda.UDA_METHODS``);
 - ``DATASETS``: ``UnpairedTranslationDataset``, ``GTA5Dataset``,
   ``CityscapesLabelIdsDataset``, ``ImageFolderSegDataset``,
-  ``FaceSyntheticsDataset``, ``CelebAMaskHQDataset``;
+  ``FaceSyntheticsDataset``, ``CelebAMaskHQDataset``, ``UDADataset``;
 - ``OPTIM_WRAPPER_CONSTRUCTORS``: ``MultiOptimWrapperConstructor``;
 - ``HOOKS``: ``DAKPNVisualizationHook``;
 - ``TRANSFORMS``: ``DAKPNTranslate``.
@@ -30,6 +31,7 @@ from ..models.dakpn import DAKPN  # noqa: E402
 from .data_preprocessor import DAKPNSegDataPreProcessor  # noqa: E402
 from .transforms import (DAKPNTranslate, PeerTranslate,  # noqa: E402
                          RandomBlurNoise)
+from ..uda import UDADataset, UDASegmentor  # noqa: E402
 
 
 def _register(registry, classes) -> None:
@@ -39,10 +41,10 @@ def _register(registry, classes) -> None:
 
 
 _register(MODELS, (KernelPredictionNet, PatchDiscriminator, SemanticEncoder,
-                   DAKPN, DAKPNSegDataPreProcessor))
+                   DAKPN, DAKPNSegDataPreProcessor, UDASegmentor))
 _register(DATASETS, (UnpairedTranslationDataset, GTA5Dataset,
                      CityscapesLabelIdsDataset, ImageFolderSegDataset,
-                     FaceSyntheticsDataset, CelebAMaskHQDataset))
+                     FaceSyntheticsDataset, CelebAMaskHQDataset, UDADataset))
 _register(OPTIM_WRAPPER_CONSTRUCTORS, (MultiOptimWrapperConstructor, ))
 _register(HOOKS, (DAKPNVisualizationHook, ))
 _register(TRANSFORMS, (DAKPNTranslate, RandomBlurNoise, PeerTranslate))
@@ -51,4 +53,5 @@ __all__ = ['DAKPN', 'DAKPNSegDataPreProcessor', 'DAKPNTranslate', 'DAKPNVisualiz
            'MultiOptimWrapperConstructor', 'PatchDiscriminator',
            'SemanticEncoder', 'UnpairedTranslationDataset', 'GTA5Dataset',
            'CityscapesLabelIdsDataset', 'ImageFolderSegDataset',
-           'FaceSyntheticsDataset', 'CelebAMaskHQDataset']
+           'FaceSyntheticsDataset', 'CelebAMaskHQDataset', 'UDADataset',
+           'UDASegmentor']

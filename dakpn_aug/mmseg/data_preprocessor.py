@@ -7,9 +7,8 @@ import numpy as np
 import torch
 from mmseg.models.data_preprocessor import SegDataPreProcessor
 
-from ..errors import DAKPNInputError
-from ..image import check_unit_range
 from ..runtime import get_translator
+from .batch_translate import translate_raw_batch
 
 
 class DAKPNSegDataPreProcessor(SegDataPreProcessor):
@@ -84,33 +83,17 @@ class DAKPNSegDataPreProcessor(SegDataPreProcessor):
             sel.append(ok)
         return sel
 
-    @torch.no_grad()
     def translate_inputs(self, inputs: List[torch.Tensor],
                          samples) -> List[torch.Tensor]:
         """Translate the selected (3, H, W) raw images (BGR when
-        ``bgr_to_rgb``, values 0..255), returning them in the same form."""
-        device = inputs[0].device
-        translator = get_translator(self.checkpoint, str(device), self.noise)
-        out = []
-        bgr = self.channel_conversion
-        for i, (img, use) in enumerate(zip(inputs, self._selected(samples))):
-            if not use:
-                out.append(img)
-                continue
-            if img.dim() != 3 or img.shape[0] != 3:
-                raise DAKPNInputError(
-                    f'DAKPNSegDataPreProcessor: input {i} has shape '
-                    f'{tuple(img.shape)}; DA-KPN translates (3, H, W) colour '
-                    'images (convert greyscale, drop alpha in the pipeline)')
-            if img.is_floating_point():
-                check_unit_range(img / 255.0, f'input {i} (0..255 scale)')
-            x = img[[2, 1, 0]] if bgr else img
-            x = (x.float() / 255.0).clamp(0, 1)[None]
-            y = translator.translate_batch(x, generator=self._gen())[0]
-            y = torch.round(y * 255.0)
-            y = y[[2, 1, 0]] if bgr else y
-            out.append(y.to(img.dtype))
-        return out
+        ``bgr_to_rgb``, values 0..255), returning them in the same form:
+        one batched call per image size (``translate_raw_batch``)."""
+        translator = get_translator(self.checkpoint, str(inputs[0].device),
+                                    self.noise)
+        return translate_raw_batch(
+            translator, inputs, bgr=self.channel_conversion,
+            selected=self._selected(samples), generator=self._gen(),
+            who='DAKPNSegDataPreProcessor')
 
     def forward(self, data: dict, training: bool = False) -> Dict[str, Any]:
         if training:

@@ -26,7 +26,6 @@ from collections import OrderedDict
 from typing import Dict, Optional, Sequence, Tuple, Union
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModel
 from mmengine.optim import OptimWrapperDict
@@ -38,6 +37,7 @@ from .discriminator import PatchDiscriminator
 from .encoder import SemanticEncoder
 from .kpn import KernelPredictionNet
 from .stats_loss import ClassStatsLoss, class_map_for_box
+from .utils import set_requires_grad, unwrap
 
 SL = DF.PARAM_SLICES
 
@@ -51,16 +51,6 @@ class _GradReverse(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         return -grad
-
-
-def set_requires_grad(module: nn.Module, flag: bool) -> None:
-    for p in module.parameters():
-        p.requires_grad_(flag)
-
-
-def _unwrap(module: nn.Module) -> nn.Module:
-    """The module inside a (separate) DDP wrapper."""
-    return getattr(module, 'module', module)
 
 
 class DAKPN(BaseModel):
@@ -153,15 +143,15 @@ class DAKPN(BaseModel):
     def init_weights(self):
         # Only the discriminator is randomly initialised: the KPN starts at
         # the identity, the encoder comes from its checkpoint.
-        _unwrap(self.discriminator).init_weights()
-        _unwrap(self.kpn).reset_to_identity()
+        unwrap(self.discriminator).init_weights()
+        unwrap(self.kpn).reset_to_identity()
 
     # ---------------------------------------------------------- pieces
 
     def encode(self, source_low: Tensor,
                index: Optional[Tensor] = None) -> Tensor:
         """Encoder logits, through the feature cache when enabled."""
-        enc = _unwrap(self.encoder)
+        enc = unwrap(self.encoder)
         if self.feature_cache_size <= 0 or index is None:
             return enc(source_low)
         keys = [int(i) for i in index]
@@ -192,7 +182,7 @@ class DAKPN(BaseModel):
 
     @property
     def color_space(self) -> str:
-        return _unwrap(self.kpn).color_space
+        return unwrap(self.kpn).color_space
 
     def predict_params(self, logits: Tensor) -> Tensor:
         return self.ablate(self.kpn(logits))
@@ -456,11 +446,11 @@ class DAKPN(BaseModel):
         """A :class:`DAKPNTranslator` sharing this model's encoder and KPN
         (ablation switches are baked into the KPN's bounds)."""
         import copy
-        kpn = copy.deepcopy(_unwrap(self.kpn)).cpu()
+        kpn = copy.deepcopy(unwrap(self.kpn)).cpu()
         if not self.ablation['blur'] or not self.ablation['noise'] or \
                 not self.ablation['affine']:
             _bake_ablation(kpn, self.ablation)
-        enc = copy.deepcopy(_unwrap(self.encoder)).cpu()
+        enc = copy.deepcopy(unwrap(self.encoder)).cpu()
         return DAKPNTranslator(enc, kpn, noise=self.noise_policy,
                                class_names=self.class_names)
 
