@@ -45,7 +45,11 @@ def get_translator(checkpoint, device: str = 'cpu',
         tr = _CACHE.get(key)
         if tr is None:
             kwargs = {} if noise is None else dict(noise=noise)
-            tr = DAKPNTranslator.from_checkpoint(checkpoint, device=device,
-                                                 **kwargs)
+            # Building the modules before loading draws initial weights:
+            # keep that off the caller's global generator (a training step
+            # that loads the bundle must draw what any other step draws).
+            with torch.random.fork_rng(devices=[]):
+                tr = DAKPNTranslator.from_checkpoint(checkpoint,
+                                                     device=device, **kwargs)
             _CACHE[key] = tr
         return tr

@@ -25,7 +25,6 @@ inside DIR are trusted for full unpickling; everything else loads with
 from __future__ import annotations
 
 import argparse
-import pickle
 import os
 import os.path as osp
 import sys
@@ -128,40 +127,13 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     import dakpn_aug.mmseg  # noqa: F401  (registers DAKPN & co.)
     from mmengine.dist import is_main_process
-    from mmengine.runner import Runner
 
-    from dakpn_aug.engine import trust_checkpoints_under
+    from dakpn_aug.engine.launch import (init_cpu_distributed,
+                                         train_with_clear_errors)
 
     cfg = build_config(args)
-    from dakpn_aug.engine.launch import init_cpu_distributed
     init_cpu_distributed(args.launcher)
-    os.makedirs(cfg.work_dir, exist_ok=True)
-    trust_checkpoints_under(cfg.work_dir)
-    from dakpn_aug.errors import DAKPNCheckpointError, DAKPNInputError
-    try:
-        runner = Runner.from_cfg(cfg)
-        import torch
-        runner.logger.info(
-            f'DA-KPN training on {runner.world_size} process(es), '
-            f'{"CUDA" if torch.cuda.is_available() else "CPU"}, '
-            f'{cfg.train_cfg.max_iters} iterations, work dir {cfg.work_dir}')
-        runner.train()
-    except (DAKPNInputError, DAKPNCheckpointError) as e:
-        _fail(str(e))
-    except TypeError as e:
-        if 'unexpected keyword argument' in str(e):
-            _fail(f'the config names an argument its module does not take: '
-                  f'{e} (a misspelt key, e.g. in --cfg-options?)')
-        raise
-    except pickle.UnpicklingError as e:
-        _fail(f'a checkpoint to load (load_from / --resume) holds Python '
-              'objects and lies outside this run\'s work dir, so it is not '
-              f'unpickled: {str(e).splitlines()[0][:200]}')
-    except RuntimeError as e:
-        if 'zip archive' in str(e) or 'failed finding central' in str(e):
-            _fail('a checkpoint to load (load_from / --resume) is corrupt '
-                  f'or truncated: {str(e).splitlines()[0][:200]}')
-        raise
+    runner = train_with_clear_errors(cfg, 'train_dakpn', 'DA-KPN training')
     if is_main_process():
         path = export_bundle(runner, cfg)
         runner.logger.info(f'DA-KPN bundle written to {path}')

@@ -88,3 +88,48 @@ def init_cpu_distributed(launcher: str) -> None:
     if launcher == 'pytorch' and not torch.cuda.is_available() and \
             not dist.is_initialized():
         dist.init_process_group(backend='gloo')
+
+
+def train_with_clear_errors(cfg, tool: str, what: str):
+    """Build the Runner of ``cfg`` and train it; the errors a user can cause
+    (bad data, a misspelt config key, an untrusted, corrupt or truncated
+    checkpoint) become one ``SystemExit`` line prefixed by ``tool``.
+    Only checkpoints inside the run's work dir are unpickled. Returns the
+    runner."""
+    import pickle
+
+    import torch
+    from mmengine.runner import Runner
+
+    from ..errors import DAKPNCheckpointError, DAKPNInputError
+    from .checkpoint import trust_checkpoints_under
+
+    def fail(msg: str):
+        raise SystemExit(f'{tool}: error: {msg}')
+
+    os.makedirs(cfg.work_dir, exist_ok=True)
+    trust_checkpoints_under(cfg.work_dir)
+    try:
+        runner = Runner.from_cfg(cfg)
+        runner.logger.info(
+            f'{what} on {runner.world_size} process(es), '
+            f'{"CUDA" if torch.cuda.is_available() else "CPU"}, '
+            f'{cfg.train_cfg.max_iters} iterations, work dir {cfg.work_dir}')
+        runner.train()
+    except (DAKPNInputError, DAKPNCheckpointError) as e:
+        fail(str(e))
+    except TypeError as e:
+        if 'unexpected keyword argument' in str(e):
+            fail(f'the config names an argument its module does not take: '
+                 f'{e} (a misspelt key, e.g. in --cfg-options?)')
+        raise
+    except pickle.UnpicklingError as e:
+        fail('a checkpoint to load (load_from / --resume) holds Python '
+             'objects and lies outside this run\'s work dir, so it is not '
+             f'unpickled: {str(e).splitlines()[0][:200]}')
+    except RuntimeError as e:
+        if 'zip archive' in str(e) or 'failed finding central' in str(e):
+            fail('a checkpoint to load (load_from / --resume) is corrupt '
+                 f'or truncated: {str(e).splitlines()[0][:200]}')
+        raise
+    return runner

@@ -145,7 +145,10 @@ class UDADataset(Dataset):
 
     def __init__(self, source: dict, target: dict, seed: int = 0,
                  rare_class_sampling: Optional[dict] = None):
+        from mmengine.registry import DefaultScope, init_default_scope
         from mmseg.registry import DATASETS
+        if DefaultScope.get_current_instance() is None:
+            init_default_scope('mmseg')  # used outside a Runner
         target = copy.deepcopy(dict(target))
         target['pipeline'] = strip_target_labels(target.get('pipeline', []))
         self.source = DATASETS.build(source)

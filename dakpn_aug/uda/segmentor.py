@@ -79,9 +79,10 @@ class UDASegmentor(BaseModel):
             policy; ``'fresh'`` draws a new field per step on the model's
             device), or None.
         source_weight: weight of the supervised source loss.
-        seed: seeds the per-step generator (translation noise and
-            ``prob`` draws, ClassMix, augmentation): step ``t`` of a
-            resumed run draws what an uninterrupted run draws.
+        seed: seeds each step: its generator (translation noise and
+            ``prob`` draws, ClassMix, augmentation) and torch's global
+            generator (dropout) are seeded from ``(seed, t)``, so step
+            ``t`` of a resumed run draws what an uninterrupted run draws.
         init_cfg: mmengine init config.
     """
 
@@ -136,10 +137,13 @@ class UDASegmentor(BaseModel):
     def seg_preprocessor(self):
         return self.model.data_preprocessor
 
+    def _step_seed(self, iteration: int, stream: int) -> int:
+        return int(np.random.SeedSequence(
+            [self.seed, iteration, stream]).generate_state(1)[0])
+
     def _generator(self, device, iteration: int) -> torch.Generator:
         g = torch.Generator(device=device)
-        g.manual_seed(int(np.random.SeedSequence(
-            [self.seed, iteration]).generate_state(1)[0]))
+        g.manual_seed(self._step_seed(iteration, 0))
         return g
 
     # ------------------------------------------------------------ training
@@ -197,6 +201,9 @@ class UDASegmentor(BaseModel):
                 del sample.gt_sem_seg
         device = next(self.model.parameters()).device
         gen = self._generator(device, it)
+        # Dropout and other global draws: a function of the step too
+        # (mmengine does not restore generator states on resume).
+        torch.manual_seed(self._step_seed(it, 1))
         source = data['source']
         if self.translation is not None:
             source = self._translate_source(source, gen)
