@@ -419,6 +419,7 @@ def test_resume_matches_uninterrupted_run_and_export_loads_in_mmseg(
         torch.testing.assert_close(a['state_dict'][k], b['state_dict'][k],
                                    atol=1e-6, rtol=1e-5)
     assert b['meta']['iterations'] == 4
+    assert 0.0 <= b['meta']['mIoU'] <= 100.0  # the run's last validation
     # A plain mmseg model, loaded and run by mmseg's own API.
     from mmseg.apis import inference_model, init_model
     model = init_model(str(part / 'segmentor_config.py'),

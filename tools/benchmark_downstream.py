@@ -3,8 +3,13 @@
 
 Usage:
     python tools/benchmark_downstream.py [--demo work_dirs/demo]
-        [--seeds 0,1,2] [--iters 400] [--ablations] [--out DIR]
-        [--num-source 240] [--num-real-train 240] [--num-real-val 96]
+        [--methods a,b,c] [--seeds 0,1,2] [--iters 400] [--ablations]
+        [--out DIR] [--num-source 240] [--num-real-train 240]
+        [--num-real-val 96]
+    # your own data (GTA5-layout source, Cityscapes-layout target with a
+    # val split) and DA-KPN bundle:
+    python tools/benchmark_downstream.py --source-root SRC --target-root TGT
+        --bundle dakpn_bundle.pth [--methods ...]
 
 Needs a finished ``make demo`` (its encoder and DA-KPN bundle). Generates a
 larger data set with the demo generator (same seed and streams as the demo,
@@ -14,8 +19,10 @@ demo's 16), then trains the light FCN of ``mmseg_configs/downstream/demo/``
 on the synthetic images (source-only, + DA-KPN in the pipeline, + a
 photometric baseline, + both, + each training-free albumentations peer:
 fda, histogram-matching, pixel-distribution) and on the real train split
-(target-only),
-once per seed, and evaluates each on the real val split. With
+(target-only), and, for the stage-2 rows, trains it with
+``tools/train_uda.py`` on synthetic + unlabelled real images
+(adversarial, self-training, each also with online DA-KPN), once per seed,
+and evaluates each on the real val split. With
 ``--ablations`` it first trains three ablated DA-KPN bundles (no blur / no
 noise / no affine) with the demo config on the demo data, as the demo
 bundle was, and adds a downstream run for each. Last, the FCN-score
@@ -59,6 +66,16 @@ VARIANTS = {
     'histogram-matching': 'fcn_tiny_demo-histogram-matching.py',
     'pixel-distribution': 'fcn_tiny_demo-pixel-distribution.py',
 }
+#: Stage-2 rows: method name -> UDA config (mmseg_configs/uda/demo/),
+#: trained by tools/train_uda.py; ``dakpn+name`` adds online DA-KPN.
+UDA_CFG = ROOT / 'mmseg_configs' / 'uda' / 'demo'
+UDA_VARIANTS = {
+    'adversarial': 'fcn_tiny_demo-adversarial.py',
+    'dakpn+adversarial': 'fcn_tiny_demo-dakpn-adversarial.py',
+    'self-training': 'fcn_tiny_demo-self-training.py',
+    'dakpn+self-training': 'fcn_tiny_demo-dakpn-self-training.py',
+}
+VARIANTS.update(UDA_VARIANTS)
 ABLATIONS = ('blur', 'noise', 'affine')
 PEER_NAMES = ('fda', 'histogram-matching', 'pixel-distribution')
 
@@ -71,9 +88,15 @@ def run(cmd, log: Path) -> None:
         raise SystemExit(f'benchmark_downstream: failed, see {log}')
 
 
+def finished(work: Path) -> Path:
+    """The file a finished training writes last (the segmenter)."""
+    uda = work / 'segmentor.pth'
+    return uda if uda.exists() else work / 'encoder.pth'
+
+
 def read_miou(work: Path) -> float:
     import torch
-    meta = torch.load(work / 'encoder.pth', weights_only=True)['meta']
+    meta = torch.load(finished(work), weights_only=True)['meta']
     return float(meta['mIoU'])
 
 
@@ -101,20 +124,32 @@ def per_class_iou(log_text: str) -> dict:
 
 
 def train_segmenter(config: str, work: Path, seed: int, iters: int,
-                    data: Path, bundle: Path) -> float:
-    if (work / 'encoder.pth').exists():  # finished in an earlier run
+                    roots, bundle: Path) -> float:
+    """Train one row's segmenter (``roots``: source and target dataset
+    folders) and return its mIoU on the target's val split."""
+    if finished(work).exists():  # finished in an earlier run
         return read_miou(work)
-    opts = [f'train_dataloader.dataset.data_root={data / "gta5"}',
-            f'val_dataloader.dataset.data_root={data / "cityscapes"}',
-            f'test_dataloader.dataset.data_root={data / "cityscapes"}']
+    source, target = roots
+    work.mkdir(parents=True, exist_ok=True)
+    if config in UDA_VARIANTS.values():
+        cmd = [sys.executable, ROOT / 'tools' / 'train_uda.py',
+               UDA_CFG / config, '--work-dir', work, '--seed', seed,
+               '--max-iters', iters, '--source-root', source,
+               '--target-root', target]
+        if 'dakpn' in config:
+            cmd += ['--bundle', bundle]
+        run(cmd, work / 'run.log')
+        return read_miou(work)
+    opts = [f'train_dataloader.dataset.data_root={source}',
+            f'val_dataloader.dataset.data_root={target}',
+            f'test_dataloader.dataset.data_root={target}']
     if 'target' in config:
-        opts[0] = f'train_dataloader.dataset.data_root={data / "cityscapes"}'
+        opts[0] = f'train_dataloader.dataset.data_root={target}'
     if 'dakpn' in config:
         opts.append(f'train_dataloader.dataset.pipeline.2.checkpoint={bundle}')
     if config.endswith(('fda.py', 'matching.py', 'distribution.py')):
         opts.append('train_dataloader.dataset.pipeline.2.reference_root='
-                    f'{data / "cityscapes"}')
-    work.mkdir(parents=True, exist_ok=True)
+                    f'{target}')
     run([sys.executable, ROOT / 'tools' / 'train_encoder.py', CFG / config,
          '--work-dir', work, '--seed', seed, '--max-iters', iters,
          '--cfg-options', *opts], work / 'run.log')
@@ -154,7 +189,7 @@ def check_same_bundle(out: Path, bundle: Path) -> None:
             'delete it')
 
 
-def fcn_scores(out: Path, data: Path, bundle: Path, seeds) -> dict:
+def fcn_scores(out: Path, source: Path, bundle: Path, seeds) -> dict:
     """FCN-score of the synthetic images, untranslated and translated
     offline by ``bundle``, under each seed's target-only segmenter: image
     set -> list of dict(pxAcc, clsAcc, mIoU), one per seed (cached)."""
@@ -162,14 +197,15 @@ def fcn_scores(out: Path, data: Path, bundle: Path, seeds) -> dict:
     translated = root / 'gta5_dakpn'
     # Resumable on its own: finished images are skipped.
     run([sys.executable, ROOT / 'tools' / 'translate_dataset.py', bundle,
-         data / 'gta5', translated, '--labels', 'copy'],
+         source, translated, '--labels', 'copy'],
         root.with_suffix('.translate.log'))
     scores = {}
-    for name, images in (('synthetic', data / 'gta5'),
+    for name, images in (('synthetic', source),
                          ('DA-KPN translated', translated)):
         scores[name] = []
         for seed in seeds:
-            res = root / f'{images.name}_seed{seed}.json'
+            tag = 'gta5' if images == source else images.name
+            res = root / f'{tag}_seed{seed}.json'
             if not res.exists():
                 weights = out / 'target-only' / f'seed{seed}' / 'encoder.pth'
                 run([sys.executable, ROOT / 'tools' / 'fcn_score.py',
@@ -299,6 +335,14 @@ def main(argv=None) -> int:
                     help='use this demo-layout data set (gta5/ and '
                     'cityscapes/ with train and val splits) instead of '
                     'generating one')
+    ap.add_argument('--source-root', default=None,
+                    help='your own labelled synthetic data set (GTA5 layout '
+                    'or any folder layout the GTA5 dataset reads); with '
+                    '--target-root, instead of --data')
+    ap.add_argument('--target-root', default=None,
+                    help='your own real data set (Cityscapes layout with '
+                    'train and val splits; train labels only for the '
+                    'target-only row)')
     ap.add_argument('--bundle', default=None,
                     help='DA-KPN bundle(s) for the dakpn rows: one path, or '
                     'one per seed, comma-separated (default: the demo\'s)')
@@ -317,6 +361,13 @@ def main(argv=None) -> int:
     ap.add_argument('--out', type=Path,
                     default=ROOT / 'work_dirs' / 'downstream_benchmark')
     args = ap.parse_args(argv)
+    if bool(args.source_root) != bool(args.target_root):
+        ap.error('--source-root and --target-root go together')
+    if args.source_root and args.data:
+        ap.error('--data or --source-root/--target-root, not both')
+    for root in (args.source_root, args.target_root, args.data):
+        if root and not Path(root).is_dir():
+            ap.error(f'data set folder does not exist: {root}')
     seeds = [int(s) for s in args.seeds.split(',')]
     demo_data = args.demo / 'data'
     enc = args.demo / 'encoder' / 'encoder.pth'
@@ -343,21 +394,30 @@ def main(argv=None) -> int:
     counts = dict(num_source=args.num_source,
                   num_real_train=args.num_real_train,
                   num_real_val=args.num_real_val)
-    if args.data is not None:
-        from dakpn_aug.data.sources import list_images
-        data = args.data
-        try:
-            counts = dict(
-                num_source=len(list_images(data / 'gta5', 'gta5')),
-                num_real_train=len(list_images(data / 'cityscapes',
-                                               'cityscapes', 'train')),
-                num_real_val=len(list_images(data / 'cityscapes',
-                                             'cityscapes', 'val')))
-        except Exception as e:  # noqa: BLE001 - one clear line
-            raise SystemExit(f'benchmark_downstream: --data {data}: {e}')
+    if args.source_root or args.target_root:
+        roots = (Path(args.source_root), Path(args.target_root))
+    elif args.data is not None:
+        roots = (args.data / 'gta5', args.data / 'cityscapes')
     else:
         data = benchmark_data(out, args.data_seed, counts)
+        roots = (data / 'gta5', data / 'cityscapes')
+    if args.data is not None or args.source_root:
+        from dakpn_aug.data.sources import list_images
+        try:
+            counts = dict(
+                num_source=len(list_images(roots[0], 'auto')),
+                num_real_train=len(list_images(roots[1], 'cityscapes',
+                                               'train')),
+                num_real_val=len(list_images(roots[1], 'cityscapes',
+                                             'val')))
+        except Exception as e:  # noqa: BLE001 - one clear line
+            raise SystemExit(f'benchmark_downstream: {e}')
     variants = {m: VARIANTS[m] for m in args.methods}
+    if 'target-only' in variants and not any(
+            (roots[1] / 'gtFine' / 'train').rglob('*.png')):
+        print('benchmark_downstream: note: the target train split has no '
+              'labels (gtFine/train): target-only skipped', flush=True)
+        del variants['target-only']
     bundles = {name: list(bundles_per_seed) for name in variants}
     t0 = time.time()
     if args.ablations:
@@ -384,7 +444,7 @@ def main(argv=None) -> int:
         results[name], per_class[name] = [], []
         for i, seed in enumerate(seeds):
             wd = out / name.replace('+', '_and_') / f'seed{seed}'
-            miou = train_segmenter(config, wd, seed, args.iters, data,
+            miou = train_segmenter(config, wd, seed, args.iters, roots,
                                    bundles[name][i])
             results[name].append(miou)
             log = wd / 'run.log'
@@ -398,7 +458,7 @@ def main(argv=None) -> int:
     if 'target-only' in variants and uses_dakpn:
         print('FCN-score: translating the synthetic images offline and '
               'scoring them with the target-only segmenters', flush=True)
-        fcn = fcn_scores(out, data, bundles_per_seed[0], seeds)
+        fcn = fcn_scores(out, roots[0], bundles_per_seed[0], seeds)
     md = write_report(results, seeds, args.iters, counts, out, per_class,
                       fcn)
     print('\n' + md + f'\nwritten: {out}/downstream.md, .json, .png')

@@ -212,12 +212,7 @@ def export_encoder(runner, cfg, val_metrics, val_iter) -> Path:
     if ds_meta.get('palette'):
         meta['palette'] = _jsonable(ds_meta['palette'])
     if val_metrics:
-        metrics = {}
-        for k, v in val_metrics.items():
-            try:  # numpy scalars included; per-class tables are skipped
-                metrics[str(k)] = round(float(v), 4)
-            except (TypeError, ValueError):
-                pass
+        metrics = dict(val_metrics)
         meta['val_metrics'] = metrics
         meta['val_iteration'] = val_iter
         if 'mIoU' in metrics:
@@ -233,11 +228,11 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     import dakpn_aug.mmseg  # noqa: F401  (registers the datasets & co.)
     from mmengine.dist import is_main_process
-    from mmengine.hooks import Hook
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
-    from dakpn_aug.engine import trust_checkpoints_under
+    from dakpn_aug.engine import (LastValMetricsHook,
+                                  trust_checkpoints_under)
     from dakpn_aug.errors import DAKPNInputError
 
     cfg = build_config(args)
@@ -246,19 +241,12 @@ def main(argv=None) -> int:
     os.makedirs(cfg.work_dir, exist_ok=True)
     trust_checkpoints_under(cfg.work_dir)
 
-    class _LastValMetrics(Hook):
-        priority = 'LOWEST'
-        metrics, iteration = None, None
-
-        def after_val_epoch(self, runner, metrics=None):
-            self.metrics, self.iteration = dict(metrics or {}), runner.iter
-
     try:
         if 'runner_type' in cfg:
             runner = RUNNERS.build(cfg)
         else:
             runner = Runner.from_cfg(cfg)
-        rec = _LastValMetrics()
+        rec = LastValMetricsHook()
         runner.register_hook(rec)
         runner.train()
         if rec.metrics is None and runner.val_loop is not None:

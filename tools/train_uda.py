@@ -135,26 +135,38 @@ def main(argv=None) -> int:
     import dakpn_aug.mmseg  # noqa: F401  (registers UDASegmentor & co.)
     from mmengine.dist import is_main_process
 
+    from dakpn_aug.engine import LastValMetricsHook
     from dakpn_aug.engine.launch import (init_cpu_distributed,
                                          train_with_clear_errors)
     from dakpn_aug.uda import export_segmentor
 
     cfg = build_config(args)
     init_cpu_distributed(args.launcher)
-    runner = train_with_clear_errors(cfg, 'train_uda', 'UDA training')
+    rec = LastValMetricsHook()
+    runner = train_with_clear_errors(cfg, 'train_uda', 'UDA training',
+                                     hooks=[rec])
+    if rec.metrics is None and runner.val_loop is not None:
+        runner.val()  # e.g. resumed from a finished run: score it once
     if is_main_process():
+        extra = dict(iterations=int(runner.iter),
+                     config=osp.basename(cfg.filename),
+                     seed=cfg.randomness.get('seed'))
+        if rec.metrics:
+            extra.update(val_metrics=rec.metrics,
+                         val_iteration=rec.iteration)
+            if 'mIoU' in rec.metrics:
+                extra['mIoU'] = rec.metrics['mIoU']  # percent
         meta = runner.train_dataloader.dataset.metainfo
         ckpt, config = export_segmentor(
             runner.model, cfg, cfg.work_dir,
             dataset_meta=dict(classes=meta.get('classes'),
                               palette=meta.get('palette')),
-            extra_meta=dict(iterations=int(runner.iter),
-                            config=osp.basename(cfg.filename),
-                            seed=cfg.randomness.get('seed')))
+            extra_meta=extra)
         runner.logger.info(f'adapted segmentor written to {ckpt} and '
                            f'{config} (plain mmseg: init_model(config, '
                            'checkpoint))')
-        print(f'segmentor: {ckpt}')
+        miou = f', mIoU {extra["mIoU"]:.2f}' if 'mIoU' in extra else ''
+        print(f'segmentor: {ckpt} ({runner.iter} iterations{miou})')
     return 0
 
 

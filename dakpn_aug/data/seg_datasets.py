@@ -225,6 +225,10 @@ class _PairedSegMixin:
     """Shared loading logic: pairs images with label files by stem, checks
     every path, attaches the label LUT and inserts the mapping transform.
 
+    ``with_labels=False`` (every dataset below takes it) lists the images
+    only: label files are neither required nor read (an unlabelled target
+    domain, as ``UDADataset`` builds its target).
+
     Subclasses define ``_label_sources()``: ``[(seg_map_suffix, table)]``
     in order of preference (``table`` None = file holds train ids), and
     may set ``_recursive``.
@@ -232,7 +236,11 @@ class _PairedSegMixin:
 
     _recursive = True
 
-    def _init_mixin(self, holdout_every: int, subset: str) -> None:
+    def _init_mixin(self, holdout_every: int, subset: str,
+                    with_labels: bool = True) -> None:
+        # with_labels=False: images only (an unlabelled target domain);
+        # label files are neither required nor read.
+        self.with_labels = bool(with_labels)
         if subset not in ('all', 'train', 'holdout'):
             raise ValueError(f"subset must be 'all', 'train' or 'holdout', "
                              f'got {subset!r}')
@@ -267,16 +275,39 @@ class _PairedSegMixin:
             lut = remap[lut]
         return lut.tobytes()
 
+    def _select_subset(self, stems: List[str]) -> List[str]:
+        if self.subset == 'all':
+            return stems
+        k = self.holdout_every
+        held = self.subset == 'holdout'
+        return [s for i, s in enumerate(stems) if (i % k == k - 1) == held]
+
+    def _image_list(self, img_dir: Path) -> List[dict]:
+        images = _scan(img_dir, self.img_suffix, self._recursive, [])
+        if not images:
+            raise DAKPNInputError(
+                f'no images ending in {self.img_suffix!r} found in '
+                f'{img_dir}')
+        stems = sorted(images, key=_natural_key)
+        stems = self._select_subset(stems)
+        return [dict(img_path=str(images[s]), seg_map_path=None,
+                     label_map=None, label_lut=None,
+                     reduce_zero_label=self.reduce_zero_label, seg_fields=[])
+                for s in stems]
+
     def load_data_list(self) -> List[dict]:
         if self.data_root is not None:
             _check_dir(Path(self.data_root), f'{type(self).__name__} root')
         img_dir = self.data_prefix.get('img_path') or ''
         ann_dir = self.data_prefix.get('seg_map_path') or ''
-        if not img_dir or not ann_dir:
+        if not img_dir or (self.with_labels and not ann_dir):
             raise ValueError(f'{type(self).__name__}: set data_root or both '
                              'data_prefix img_path and seg_map_path')
-        img_dir, ann_dir = Path(img_dir), Path(ann_dir)
+        img_dir = Path(img_dir)
         _check_dir(img_dir, 'images')
+        if not self.with_labels:
+            return self._image_list(img_dir)
+        ann_dir = Path(ann_dir)
         _check_dir(ann_dir, 'labels')
         sources = self._label_sources()
         same_dir = img_dir.resolve() == ann_dir.resolve()
@@ -317,11 +348,7 @@ class _PairedSegMixin:
                     f'{len(orphans)} label files have no image ending in '
                     f'{self.img_suffix!r} in {img_dir}: {_examples(orphans)}')
 
-        if self.subset != 'all':
-            k = self.holdout_every
-            held = self.subset == 'holdout'
-            stems = [s for i, s in enumerate(stems)
-                     if (i % k == k - 1) == held]
+        stems = self._select_subset(stems)
 
         luts = {t: self._lut_bytes(t) for _, t, _ in labels}
         data_list, unlabelled = [], []
@@ -390,8 +417,9 @@ class GTA5Dataset(_PairedSegMixin, BaseSegDataset):
                                           seg_map_path='labels'),
                  holdout_every: int = 0,
                  subset: str = 'all',
+                 with_labels: bool = True,
                  **kwargs) -> None:
-        self._init_mixin(holdout_every, subset)
+        self._init_mixin(holdout_every, subset, with_labels)
         super().__init__(data_root=data_root, ann_file=ann_file,
                          img_suffix=img_suffix, seg_map_suffix=seg_map_suffix,
                          data_prefix=copy.copy(data_prefix), **kwargs)
@@ -425,9 +453,10 @@ class CityscapesLabelIdsDataset(_PairedSegMixin, CityscapesDataset):
                  label_ids_suffix: str = '_gtFine_labelIds.png',
                  holdout_every: int = 0,
                  subset: str = 'all',
+                 with_labels: bool = True,
                  **kwargs) -> None:
         self.label_ids_suffix = label_ids_suffix
-        self._init_mixin(holdout_every, subset)
+        self._init_mixin(holdout_every, subset, with_labels)
         super().__init__(img_suffix=img_suffix,
                          seg_map_suffix=seg_map_suffix, **kwargs)
         self._finish_init()
@@ -466,6 +495,7 @@ class ImageFolderSegDataset(_PairedSegMixin, BaseSegDataset):
                  metainfo: Optional[dict] = None,
                  holdout_every: int = 0,
                  subset: str = 'all',
+                 with_labels: bool = True,
                  **kwargs) -> None:
         self.label_map_name = label_map_name
         table = get_label_table(label_map_name or 'cityscapes')
@@ -473,7 +503,7 @@ class ImageFolderSegDataset(_PairedSegMixin, BaseSegDataset):
         if 'classes' not in meta:
             meta['classes'] = table.classes
             meta.setdefault('palette', _palette(table.palette))
-        self._init_mixin(holdout_every, subset)
+        self._init_mixin(holdout_every, subset, with_labels)
         super().__init__(data_root=data_root, metainfo=meta,
                          img_suffix=img_suffix, seg_map_suffix=seg_map_suffix,
                          data_prefix=dict(img_path=img_dir,
@@ -505,8 +535,9 @@ class FaceSyntheticsDataset(_PairedSegMixin, BaseSegDataset):
                  data_prefix: dict = dict(img_path='', seg_map_path=''),
                  holdout_every: int = 0,
                  subset: str = 'all',
+                 with_labels: bool = True,
                  **kwargs) -> None:
-        self._init_mixin(holdout_every, subset)
+        self._init_mixin(holdout_every, subset, with_labels)
         super().__init__(data_root=data_root, img_suffix=img_suffix,
                          seg_map_suffix=seg_map_suffix,
                          data_prefix=copy.copy(data_prefix), **kwargs)
@@ -544,8 +575,9 @@ class CelebAMaskHQDataset(_PairedSegMixin, BaseSegDataset):
                                           seg_map_path='CelebAMask-HQ-label'),
                  holdout_every: int = 0,
                  subset: str = 'all',
+                 with_labels: bool = True,
                  **kwargs) -> None:
-        self._init_mixin(holdout_every, subset)
+        self._init_mixin(holdout_every, subset, with_labels)
         super().__init__(data_root=data_root, img_suffix=img_suffix,
                          seg_map_suffix=seg_map_suffix,
                          data_prefix=copy.copy(data_prefix), **kwargs)

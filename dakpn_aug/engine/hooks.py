@@ -67,3 +67,22 @@ class DAKPNVisualizationHook(Hook):
         write_png(path, grid(rows))
         runner.logger.info(f'wrote {path}')
         return path
+
+
+class LastValMetricsHook(Hook):
+    """Remembers the last validation's scalar metrics and iteration (the
+    training tools write them into the exported model's meta)."""
+    priority = 'LOWEST'
+
+    def __init__(self):
+        self.metrics: Optional[dict] = None
+        self.iteration: Optional[int] = None
+
+    def after_val_epoch(self, runner, metrics=None):
+        self.iteration = runner.iter
+        self.metrics = {}
+        for k, v in dict(metrics or {}).items():
+            try:  # numpy scalars included; per-class tables are skipped
+                self.metrics[str(k)] = round(float(v), 4)
+            except (TypeError, ValueError):
+                pass

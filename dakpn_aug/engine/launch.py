@@ -90,8 +90,9 @@ def init_cpu_distributed(launcher: str) -> None:
         dist.init_process_group(backend='gloo')
 
 
-def train_with_clear_errors(cfg, tool: str, what: str):
-    """Build the Runner of ``cfg`` and train it; the errors a user can cause
+def train_with_clear_errors(cfg, tool: str, what: str, hooks=()):
+    """Build the Runner of ``cfg`` (plus ``hooks``) and train it; the
+    errors a user can cause
     (bad data, a misspelt config key, an untrusted, corrupt or truncated
     checkpoint) become one ``SystemExit`` line prefixed by ``tool``.
     Only checkpoints inside the run's work dir are unpickled. Returns the
@@ -111,6 +112,8 @@ def train_with_clear_errors(cfg, tool: str, what: str):
     trust_checkpoints_under(cfg.work_dir)
     try:
         runner = Runner.from_cfg(cfg)
+        for hook in hooks:
+            runner.register_hook(hook)
         runner.logger.info(
             f'{what} on {runner.world_size} process(es), '
             f'{"CUDA" if torch.cuda.is_available() else "CPU"}, '

@@ -34,6 +34,7 @@ from mmengine.dist import get_rank
 from mmengine.logging import print_log
 from torch.utils.data import Dataset
 
+from ..data.seg_datasets import _PairedSegMixin
 from ..errors import DAKPNInputError
 
 LABEL_TRANSFORMS = ('LoadAnnotations', 'MapLabelIdsToTrainIds')
@@ -151,6 +152,10 @@ class UDADataset(Dataset):
             init_default_scope('mmseg')  # used outside a Runner
         target = copy.deepcopy(dict(target))
         target['pipeline'] = strip_target_labels(target.get('pipeline', []))
+        target_cls = DATASETS.get(target.get('type'))
+        if isinstance(target_cls, type) and issubclass(target_cls,
+                                                       _PairedSegMixin):
+            target['with_labels'] = False  # the label folder may not exist
         self.source = DATASETS.build(source)
         self.target = DATASETS.build(target)
         for name, ds in (('source', self.source), ('target', self.target)):
