@@ -463,3 +463,40 @@ def test_train_uda_clear_errors(demo_data, tmp_path):
                          capture_output=True, text=True, cwd=ROOT)
     assert res.returncode != 0 and 'not a UDA config' in res.stderr
     assert 'Traceback' not in res.stderr
+
+
+PAPER = ROOT / 'mmseg_configs' / 'uda'
+SMALL = {  # real networks, tiny images (CPU time)
+    'deeplabv3_r101-d8_gta2cityscapes-1280x720_adversarial.py': [
+        'train_dataloader.dataset.source.pipeline.2.scale=(160,96)',
+        'train_dataloader.dataset.target.pipeline.1.scale=(128,64)'],
+    'segformer_mit-b5_gta2cityscapes-512x512_self-training.py': [
+        'train_dataloader.dataset.source.pipeline.2.scale=(160,96)',
+        'train_dataloader.dataset.source.pipeline.3.crop_size=(64,64)',
+        'train_dataloader.dataset.target.pipeline.1.scale=(128,64)',
+        'train_dataloader.dataset.target.pipeline.2.crop_size=(64,64)',
+        'train_dataloader.dataset.rare_class_sampling.min_pixels=10',
+        'model.segmentor.data_preprocessor.size=(64,64)'],
+}
+
+
+@pytest.mark.parametrize('config', sorted(SMALL))
+def test_paper_scale_configs_run_one_iteration(config, demo_data, tmp_path):
+    """The paper-scale configs build their real networks and train one
+    iteration on tiny files in the real GTA5 / Cityscapes layouts."""
+    work = tmp_path / 'run'
+    opts = [*SMALL[config], 'val_dataloader.dataset.pipeline.1.scale=(128,64)',
+            f'train_dataloader.dataset.rare_class_sampling.cache_file='
+            f'{tmp_path / "rcs.json"}' if 'segformer' in config else
+            'train_dataloader.batch_size=2']
+    cmd = [sys.executable, 'tools/train_uda.py', str(PAPER / config),
+           '--work-dir', str(work), '--source-root', str(demo_data / 'gta5'),
+           '--target-root', str(demo_data / 'cityscapes'), '--max-iters',
+           '1', '--cfg-options', *TINY, *opts]
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
+                         timeout=900)
+    assert res.returncode == 0, (res.stdout[-3000:], res.stderr[-5000:])
+    assert (work / 'segmentor.pth').is_file()
+    log = next(work.rglob('*.log')).read_text()
+    key = 'loss_discriminator' if 'adversarial' in config else 'loss_st'
+    assert key in log

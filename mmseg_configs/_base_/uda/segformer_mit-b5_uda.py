@@ -1,0 +1,11 @@
+# segformer_mit-b5 inside a UDASegmentor with no adaptation method and no DA-KPN;
+# configs inheriting this add them (model.methods, model.translation) and
+# may override the segmentor (model.segmentor.*).
+_base_ = ['../models/segformer_mit-b5.py']
+model = dict(
+    _delete_=True,
+    type='UDASegmentor',
+    segmentor={{_base_.model}},
+    methods=[],
+    translation=None,
+    seed=0)
