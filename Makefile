@@ -8,7 +8,7 @@ STAMP := $(VENV)/.dakpn-installed
 DEMO_OUT ?= work_dirs/demo
 PYTEST_ARGS ?=
 
-.PHONY: install test demo benchmark benchmark-downstream benchmark-zoo install-full-mmcv clean
+.PHONY: install test demo benchmark benchmark-downstream benchmark-uda benchmark-zoo install-full-mmcv clean
 
 install: $(STAMP)
 
@@ -34,6 +34,13 @@ benchmark: install
 # Writes work_dirs/downstream_benchmark/downstream.{md,json,png}.
 benchmark-downstream: install
 	$(PY) tools/benchmark_downstream.py --ablations
+
+# Long (not yet timed; ~3 hours estimated on 2 CPU cores, resumable):
+# stage 2 on the demo data, 3 seeds; needs `make demo` first.
+# Writes work_dirs/uda_benchmark/downstream.{md,json,png}.
+benchmark-uda: install
+	$(PY) tools/benchmark_downstream.py --out work_dirs/uda_benchmark \
+	  --methods source-only,target-only,photometric,dakpn,adversarial,dakpn+adversarial,self-training,dakpn+self-training
 
 # Long (97 minutes measured on 2 CPU cores, resumable): the one demo recipe on
 # every camera of the zoo, 3 seeds, beside the albumentations peers.
