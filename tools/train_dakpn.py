@@ -40,14 +40,8 @@ sys.path.insert(0, str(ROOT))
 import dakpn_aug  # noqa: E402,F401  (mmcv.ops stand-in before mmseg)
 
 
-def positive_int(text: str) -> int:
-    n = int(text)
-    if n < 1:
-        raise argparse.ArgumentTypeError(f'must be >= 1, got {n}')
-    return n
-
-
 def parse_args(argv=None):
+    from dakpn_aug.engine.launch import add_runner_args, parse_runner_args
     ap = argparse.ArgumentParser(description='Train DA-KPN')
     ap.add_argument('config', help='training config file')
     ap.add_argument('--work-dir', help='where logs, checkpoints, pictures '
@@ -55,21 +49,8 @@ def parse_args(argv=None):
     ap.add_argument('--source-root', help='synthetic (source) dataset root')
     ap.add_argument('--target-root', help='real (target) dataset root')
     ap.add_argument('--encoder-checkpoint', help='pretrained encoder weights')
-    ap.add_argument('--max-iters', type=positive_int,
-                    help='override iterations (>= 1)')
-    ap.add_argument('--resume', action='store_true',
-                    help='resume from the last checkpoint in the work dir')
-    ap.add_argument('--seed', type=int, help='random seed (model, sampling)')
-    ap.add_argument('--cfg-options', nargs='+', default=None,
-                    help='override config entries, KEY=VALUE (mmengine '
-                    'DictAction syntax)')
-    ap.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                    default='none')
-    ap.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = ap.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_runner_args(ap)
+    return parse_runner_args(ap, argv)
 
 
 def _fail(msg: str) -> None:

@@ -38,14 +38,8 @@ os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 import dakpn_aug  # noqa: E402,F401  (mmcv.ops stand-in before mmseg)
 
 
-def positive_int(text: str) -> int:
-    n = int(text)
-    if n < 1:
-        raise argparse.ArgumentTypeError(f'must be >= 1, got {n}')
-    return n
-
-
 def parse_args(argv=None):
+    from dakpn_aug.engine.launch import add_runner_args, parse_runner_args
     ap = argparse.ArgumentParser(
         description='Stage-2 UDA training of an mmseg segmentor')
     ap.add_argument('config', help='UDA config (model.type=UDASegmentor)')
@@ -56,22 +50,8 @@ def parse_args(argv=None):
                     'unlabelled in use, val split for scoring)')
     ap.add_argument('--bundle', help='DA-KPN bundle for online translation '
                     'of the source half of each batch')
-    ap.add_argument('--seed', type=int, help='random seed (model, pairing, '
-                    'augmentation, translation noise)')
-    ap.add_argument('--max-iters', type=positive_int,
-                    help='override iterations (>= 1); rescales the schedule')
-    ap.add_argument('--resume', action='store_true',
-                    help='resume from the last checkpoint in the work dir')
-    ap.add_argument('--cfg-options', nargs='+', default=None,
-                    help='override config entries, KEY=VALUE (mmengine '
-                    'DictAction syntax)')
-    ap.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                    default='none')
-    ap.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = ap.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_runner_args(ap)
+    return parse_runner_args(ap, argv)
 
 
 def _fail(msg: str) -> None:

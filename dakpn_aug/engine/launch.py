@@ -136,3 +136,35 @@ def train_with_clear_errors(cfg, tool: str, what: str, hooks=()):
                  f'or truncated: {str(e).splitlines()[0][:200]}')
         raise
     return runner
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f'must be >= 1, got {n}')
+    return n
+
+
+def add_runner_args(ap: argparse.ArgumentParser) -> None:
+    """The options every training tool shares (mmseg's tools/train.py
+    conventions): --max-iters, --resume, --seed, --cfg-options, --launcher,
+    --local-rank."""
+    ap.add_argument('--max-iters', type=positive_int,
+                    help='override iterations (>= 1); rescales the schedule')
+    ap.add_argument('--resume', action='store_true',
+                    help='resume from the last checkpoint in the work dir')
+    ap.add_argument('--seed', type=int, help='random seed')
+    ap.add_argument('--cfg-options', nargs='+', default=None,
+                    help='override config entries, KEY=VALUE (mmengine '
+                    'DictAction syntax)')
+    ap.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                    default='none')
+    ap.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_runner_args(ap: argparse.ArgumentParser, argv=None):
+    args = ap.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
