@@ -74,6 +74,8 @@ UDA_VARIANTS = {
     'dakpn+adversarial': 'fcn_tiny_demo-dakpn-adversarial.py',
     'self-training': 'fcn_tiny_demo-self-training.py',
     'dakpn+self-training': 'fcn_tiny_demo-dakpn-self-training.py',
+    'plca': 'fcn_tiny_demo-plca.py',
+    'dakpn+plca': 'fcn_tiny_demo-dakpn-plca.py',
 }
 VARIANTS.update(UDA_VARIANTS)
 ABLATIONS = ('blur', 'noise', 'affine')

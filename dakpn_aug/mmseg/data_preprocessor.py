@@ -8,7 +8,7 @@ import torch
 from mmseg.models.data_preprocessor import SegDataPreProcessor
 
 from ..runtime import get_translator
-from .batch_translate import translate_raw_batch
+from ..batch_translate import translate_raw_batch
 
 
 class DAKPNSegDataPreProcessor(SegDataPreProcessor):

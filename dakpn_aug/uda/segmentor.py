@@ -40,7 +40,7 @@ from torch import Tensor, nn
 
 from ..models.utils import unwrap
 from ..runtime import get_translator
-from ..mmseg.batch_translate import translate_raw_batch
+from ..batch_translate import translate_raw_batch
 from .methods.base import UDABatch, UDAMethod, build_methods
 
 

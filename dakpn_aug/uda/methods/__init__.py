@@ -2,8 +2,9 @@
 ``UDA_METHODS``."""
 from .adversarial import OutputAdversarial, OutputDiscriminator
 from .base import UDA_METHODS, UDABatch, UDAMethod, build_methods
+from .cycle_association import PixelCycleAssociation
 from .self_training import EMASelfTraining, EMATeacher
 
 __all__ = ['UDA_METHODS', 'UDABatch', 'UDAMethod', 'build_methods',
            'OutputAdversarial', 'OutputDiscriminator', 'EMASelfTraining',
-           'EMATeacher']
+           'EMATeacher', 'PixelCycleAssociation']

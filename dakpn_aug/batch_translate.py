@@ -15,9 +15,9 @@ from typing import List, Optional, Sequence
 import torch
 from torch import Tensor
 
-from ..errors import DAKPNInputError
-from ..image import check_unit_range
-from ..translator import DAKPNTranslator
+from .errors import DAKPNInputError
+from .image import check_unit_range
+from .translator import DAKPNTranslator
 
 
 def _check_raw(img: Tensor, i: int, who: str) -> None:
