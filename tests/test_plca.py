@@ -121,7 +121,7 @@ def test_plca_trains_inside_the_uda_segmentor(tmp_path):
     make_demo_data(tmp_path, seed=2, num_source=4, num_real_train=2,
                    num_real_val=1, source_size=(96, 160),
                    real_size=(96, 160))
-    cfg = load_cfg('fcn_tiny_demo-plca.py', tmp_path)
+    cfg = load_cfg('fcn_tiny_demo-cycle-association.py', tmp_path)
     model, optim, ds = build(cfg)
     before = copy.deepcopy(model.model.state_dict())
     log = model.train_step(batch_of(ds, [0, 1]), optim)

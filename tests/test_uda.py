@@ -396,13 +396,24 @@ def run_uda(data, work, iters, *extra, config='fcn_tiny_demo-uda-source-only.py'
 
 METHOD_OPTS = ['model.methods.0.base_channels=8',
                'model.methods.0.weight=0.01']
+#: Every method through the framework, small: config -> --cfg-options.
+#: Global-local switches at iteration 2, so a run of 4 sees both steps.
+RUNS = {
+    'fcn_tiny_demo-dakpn-adversarial.py': METHOD_OPTS,
+    'fcn_tiny_demo-global-local.py': [
+        'model.methods.0.base_channels=8', 'model.methods.0.end=2',
+        'model.methods.1.begin=2', 'model.methods.1.hidden=8'],
+    'fcn_tiny_demo-cycle-association.py': [
+        'model.methods.0.max_pixels=256', 'model.methods.1.max_pixels=256'],
+    'fcn_tiny_demo-self-training.py': ['model.methods.0.threshold=0.1'],
+}
 
 
+@pytest.mark.parametrize('cfg', sorted(RUNS))
 def test_resume_matches_uninterrupted_run_and_export_loads_in_mmseg(
-        demo_data, bundle, tmp_path):
+        cfg, demo_data, bundle, tmp_path):
     ck = ['default_hooks.checkpoint.interval=2',
-          'default_hooks.checkpoint.max_keep_ckpts=3', *METHOD_OPTS]
-    cfg = 'fcn_tiny_demo-dakpn-adversarial.py'
+          'default_hooks.checkpoint.max_keep_ckpts=3', *RUNS[cfg]]
     run_uda(demo_data, tmp_path / 'full', 4, '--bundle', str(bundle),
             config=cfg, opts=ck)
     part = tmp_path / 'part'
@@ -432,10 +443,13 @@ def test_resume_matches_uninterrupted_run_and_export_loads_in_mmseg(
     assert pred.shape[-2:] == (96, 160)
 
 
-def test_ddp_on_cpu_with_torchrun(demo_data, tmp_path):
+@pytest.mark.parametrize('cfg', sorted(RUNS))
+def test_ddp_on_cpu_with_torchrun(cfg, demo_data, tmp_path):
     torchrun = Path(sys.executable).with_name('torchrun')
+    opts = [o.replace('end=2', 'end=1').replace('begin=2', 'begin=1')
+            for o in RUNS[cfg]]  # 2 iterations: one of each step
     run_uda(demo_data, tmp_path / 'ddp', 2, '--launcher', 'pytorch',
-            config='fcn_tiny_demo-adversarial.py', opts=METHOD_OPTS,
+            config=cfg.replace('dakpn-', ''), opts=opts,
             launcher=(str(torchrun), '--standalone', '--nproc_per_node=2'),
             env={'OMP_NUM_THREADS': '1'})
     log = next((tmp_path / 'ddp').rglob('*.log')).read_text()

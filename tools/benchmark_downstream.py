@@ -74,8 +74,10 @@ UDA_VARIANTS = {
     'dakpn+adversarial': 'fcn_tiny_demo-dakpn-adversarial.py',
     'self-training': 'fcn_tiny_demo-self-training.py',
     'dakpn+self-training': 'fcn_tiny_demo-dakpn-self-training.py',
-    'plca': 'fcn_tiny_demo-plca.py',
-    'dakpn+plca': 'fcn_tiny_demo-dakpn-plca.py',
+    'cycle-association': 'fcn_tiny_demo-cycle-association.py',
+    'dakpn+cycle-association': 'fcn_tiny_demo-dakpn-cycle-association.py',
+    'global-local': 'fcn_tiny_demo-global-local.py',
+    'dakpn+global-local': 'fcn_tiny_demo-dakpn-global-local.py',
 }
 VARIANTS.update(UDA_VARIANTS)
 ABLATIONS = ('blur', 'noise', 'affine')
