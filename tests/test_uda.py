@@ -247,6 +247,46 @@ def test_translation_leaves_source_labels_alone(demo_data, bundle):
         assert a.shape == raw.shape and a.dtype == raw.dtype
 
 
+def test_target_translation_changes_only_the_target_half(demo_data,
+                                                        bundle):
+    cfg = load_cfg('fcn_tiny_demo-uda-source-only.py', demo_data)
+    cfg.model.target_translation = dict(checkpoint=str(bundle))
+    model, optim, ds = build(cfg)
+    seen = {}
+    orig = model.seg_preprocessor.forward
+
+    def spy(data, training=False):
+        out = orig(data, training)
+        seen.setdefault('calls', []).append(out['inputs'].clone())
+        return out
+
+    model.seg_preprocessor.forward = spy
+    batch = batch_of(ds, [0, 1])
+    model.train_step(copy.deepcopy(batch), optim)
+    src_in, tgt_in = seen['calls']
+    plain = model.seg_preprocessor.__class__.forward
+    ref_src = plain(model.seg_preprocessor, copy.deepcopy(batch['source']),
+                    True)['inputs']
+    ref_tgt = plain(model.seg_preprocessor, copy.deepcopy(batch['target']),
+                    True)['inputs']
+    assert torch.equal(src_in, ref_src)
+    assert not torch.allclose(tgt_in, ref_tgt)
+
+
+def test_segmentor_init_cfg_is_applied(demo_data, tmp_path):
+    """A pretrained init_cfg of the wrapped segmentor (ImageNet backbone,
+    or a previous round's weights) must load on init_weights."""
+    cfg = load_cfg('fcn_tiny_demo-uda-source-only.py', demo_data)
+    model, _, _ = build(cfg, seed=1)
+    ckpt = tmp_path / 'seg.pth'
+    torch.save(dict(state_dict=model.model.state_dict()), ckpt)
+    cfg.model.segmentor.init_cfg = dict(type='Pretrained',
+                                        checkpoint=str(ckpt))
+    other, _, _ = build(cfg, seed=2)
+    for k, v in model.model.state_dict().items():
+        assert torch.equal(v, other.model.state_dict()[k]), k
+
+
 # ---------------------------------------------------------------- methods
 
 def test_output_discriminator_is_adaptsegnets():

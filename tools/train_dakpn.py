@@ -5,14 +5,17 @@ Usage:
     python tools/train_dakpn.py CONFIG [--work-dir DIR] [--source-root DIR]
         [--target-root DIR] [--encoder-checkpoint PATH] [--max-iters N]
         [--resume] [--seed S] [--cfg-options KEY=VALUE ...]
-        [--launcher none|pytorch]
+        [--launcher none|pytorch] [--reverse]
 
     # two processes (CPU with gloo, or two GPUs with nccl):
     torchrun --nproc_per_node=2 tools/train_dakpn.py CONFIG --launcher pytorch
 
 ``--source-root`` is a GTA5-layout folder (images/, labels/) or any image
 folder; ``--target-root`` a Cityscapes-layout folder (leftImg8bit/train) or
-any image folder. ``--encoder-checkpoint`` is the ``encoder.pth`` written by
+any image folder. ``--reverse`` trains the other direction, target ->
+source (real images made to look synthetic, for symmetric stage-2
+adaptation): same roots, swapped roles, same source-trained encoder (the
+target has no labels); the bundle's metadata records the direction. ``--encoder-checkpoint`` is the ``encoder.pth`` written by
 ``tools/train_encoder.py`` (or any mmseg checkpoint of the encoder config).
 
 At the end the run writes ``DIR/dakpn_bundle.pth``, the file that
@@ -49,6 +52,12 @@ def parse_args(argv=None):
     ap.add_argument('--source-root', help='synthetic (source) dataset root')
     ap.add_argument('--target-root', help='real (target) dataset root')
     ap.add_argument('--encoder-checkpoint', help='pretrained encoder weights')
+    ap.add_argument('--reverse', action='store_true',
+                    help='train the target -> source translator (T -> S, '
+                    'for symmetric stage-2 adaptation): real images are '
+                    'translated to look synthetic; --source-root and '
+                    '--target-root keep their meaning (synthetic, real) and '
+                    'swap roles; the encoder stays the source-trained one')
     add_runner_args(ap)
     return parse_runner_args(ap, argv)
 
@@ -71,6 +80,11 @@ def build_config(args):
         if not osp.isdir(ds[key]):
             _fail(f'{key.replace("_", " ")} folder does not exist: '
                   f'{ds[key]} (pass --{key.replace("_", "-")})')
+    if args.reverse:
+        # The translator's input domain is the real data now; the encoder
+        # (trained on labelled synthetic images, with photometric and
+        # blur/noise augmentation) labels both domains.
+        ds.source_root, ds.target_root = ds.target_root, ds.source_root
     if args.encoder_checkpoint:
         cfg.model.encoder.checkpoint = args.encoder_checkpoint
     ckpt = cfg.model.encoder.get('checkpoint')
@@ -86,6 +100,8 @@ def build_config(args):
     if args.seed is not None:
         ds.seed = args.seed
     cfg.resume = bool(args.resume)
+    cfg.dakpn_direction = ('target->source' if args.reverse
+                           else 'source->target')
     # Separate DDP wrappers for the KPN and the discriminator (GAN updates).
     setup_device(cfg, args.launcher, 'MMSeparateDistributedDataParallel')
     if args.launcher != 'none':
@@ -100,7 +116,8 @@ def export_bundle(runner, cfg) -> Path:
     path = Path(cfg.work_dir) / 'dakpn_bundle.pth'
     model.to_translator().save(path, extra_meta=dict(
         iterations=int(runner.iter), config=osp.basename(cfg.filename),
-        seed=cfg.randomness.get('seed')))
+        seed=cfg.randomness.get('seed'),
+        direction=cfg.get('dakpn_direction', 'source->target')))
     return path
 
 

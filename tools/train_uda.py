@@ -5,7 +5,8 @@ export the adapted segmentor as a plain mmseg model.
 
 Usage:
     python tools/train_uda.py CONFIG [--work-dir DIR] [--source-root DIR]
-        [--target-root DIR] [--bundle PATH] [--seed S] [--max-iters N]
+        [--target-root DIR] [--bundle PATH] [--target-bundle PATH]
+        [--seed S] [--max-iters N]
         [--resume] [--launcher none|pytorch] [--cfg-options KEY=VALUE ...]
 
     # two processes (CPU with gloo, or two GPUs with nccl):
@@ -50,6 +51,9 @@ def parse_args(argv=None):
                     'unlabelled in use, val split for scoring)')
     ap.add_argument('--bundle', help='DA-KPN bundle for online translation '
                     'of the source half of each batch')
+    ap.add_argument('--target-bundle', help='target -> source DA-KPN bundle '
+                    '(tools/train_dakpn.py --reverse) for the target half '
+                    '(the symmetric recipe\'s model B)')
     add_runner_args(ap)
     return parse_runner_args(ap, argv)
 
@@ -86,14 +90,17 @@ def build_config(args):
         if root and not osp.isdir(root):
             _fail(f'{name} dataset folder does not exist: {root} (pass '
                   f'--{name}-root)')
-    if args.bundle:
-        trans = dict(cfg.model.get('translation') or dict(prob=1.0))
-        trans['checkpoint'] = args.bundle
-        cfg.model.translation = trans
-    trans = cfg.model.get('translation')
-    if trans and not osp.isfile(trans['checkpoint']):
-        _fail(f'DA-KPN bundle not found: {trans["checkpoint"]} (pass '
-              '--bundle, or train one with tools/train_dakpn.py)')
+    for key, path in (('translation', args.bundle),
+                      ('target_translation', args.target_bundle)):
+        if path:
+            trans = dict(cfg.model.get(key) or dict(prob=1.0))
+            trans['checkpoint'] = path
+            cfg.model[key] = trans
+        trans = cfg.model.get(key)
+        if trans and not osp.isfile(trans['checkpoint']):
+            flag = '--bundle' if key == 'translation' else '--target-bundle'
+            _fail(f'DA-KPN bundle not found: {trans["checkpoint"]} (pass '
+                  f'{flag}, or train one with tools/train_dakpn.py)')
     if args.max_iters is not None:
         set_max_iters(cfg, args.max_iters)
     set_seed(cfg, args.seed)

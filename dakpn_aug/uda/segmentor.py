@@ -44,6 +44,19 @@ from ..batch_translate import translate_raw_batch
 from .methods.base import UDABatch, UDAMethod, build_methods
 
 
+def _translation_cfg(cfg: Optional[dict], name: str) -> Optional[dict]:
+    if cfg is None:
+        return None
+    cfg = dict(cfg)
+    unknown = set(cfg) - {'checkpoint', 'prob', 'noise'}
+    if unknown or 'checkpoint' not in cfg:
+        raise ValueError(f'{name} must be dict(checkpoint=PATH, prob=1.0, '
+                         f'noise=None), got keys {sorted(cfg)}')
+    if not 0.0 <= cfg.setdefault('prob', 1.0) <= 1.0:
+        raise ValueError(f'{name} prob must be in [0, 1]')
+    return cfg
+
+
 class SegmentorHeads(nn.Module):
     """The mmseg segmentor (``.model``) with one training forward that
     returns every head's logits. Under DDP the trainable module's own
@@ -53,6 +66,12 @@ class SegmentorHeads(nn.Module):
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
+
+    def init_weights(self) -> None:
+        # mmengine initialises direct children that have init_weights: pass
+        # it on, or the segmentor's init_cfg (pretrained backbone) is lost.
+        if hasattr(self.model, 'init_weights'):
+            self.model.init_weights()
 
     def forward(self, inputs: Tensor) -> Dict[str, object]:
         model = self.model
@@ -78,6 +97,9 @@ class UDASegmentor(BaseModel):
             PATH, prob=1.0, noise=None)`` (``noise`` overrides the bundle's
             policy; ``'fresh'`` draws a new field per step on the model's
             device), or None.
+        target_translation: the same for the target half (a target ->
+            source bundle, ``tools/train_dakpn.py --reverse``: the symmetric
+            recipe's model B), or None.
         source_weight: weight of the supervised source loss.
         seed: seeds each step: its generator (translation noise and
             ``prob`` draws, ClassMix, augmentation) and torch's global
@@ -89,6 +111,7 @@ class UDASegmentor(BaseModel):
     def __init__(self, segmentor: dict,
                  methods: Optional[List[Union[dict, UDAMethod]]] = None,
                  translation: Optional[dict] = None,
+                 target_translation: Optional[dict] = None,
                  source_weight: float = 1.0, seed: int = 0,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg=None):
@@ -109,16 +132,9 @@ class UDASegmentor(BaseModel):
                         'net_name')
                 self.add_module(name, net)
                 self.net_names.append(name)
-        if translation is not None:
-            translation = dict(translation)
-            unknown = set(translation) - {'checkpoint', 'prob', 'noise'}
-            if unknown or 'checkpoint' not in translation:
-                raise ValueError(
-                    'translation must be dict(checkpoint=PATH, prob=1.0, '
-                    f'noise=None), got keys {sorted(translation)}')
-            if not 0.0 <= translation.setdefault('prob', 1.0) <= 1.0:
-                raise ValueError('translation prob must be in [0, 1]')
-        self.translation = translation
+        self.translation = _translation_cfg(translation, 'translation')
+        self.target_translation = _translation_cfg(target_translation,
+                                                   'target_translation')
         self.source_weight = float(source_weight)
         self.seed = int(seed)
         # The step counter is state: saved in checkpoints, restored on
@@ -141,31 +157,36 @@ class UDASegmentor(BaseModel):
         return int(np.random.SeedSequence(
             [self.seed, iteration, stream]).generate_state(1)[0])
 
-    def _generator(self, device, iteration: int) -> torch.Generator:
+    def _generator(self, device, iteration: int,
+                   stream: int = 0) -> torch.Generator:
         g = torch.Generator(device=device)
-        g.manual_seed(self._step_seed(iteration, 0))
+        g.manual_seed(self._step_seed(iteration, stream))
         return g
 
     # ------------------------------------------------------------ training
 
     def _translate_source(self, source: dict, generator) -> dict:
+        return self._translate(source, self.translation, generator)
+
+    def _translate(self, half: dict, how: dict, generator) -> dict:
+        """One half of the batch through DA-KPN (``how``: a translation
+        config), on the model's device."""
         pre = self.seg_preprocessor
-        source = pre.cast_data(dict(source))
-        inputs = list(source['inputs'])
-        prob = self.translation['prob']
+        half = pre.cast_data(dict(half))
+        inputs = list(half['inputs'])
+        prob = how['prob']
         selected = None
         if prob < 1.0:
             draws = torch.rand(len(inputs), generator=generator,
                                device=generator.device)
             selected = (draws < prob).tolist()
-        translator = get_translator(self.translation['checkpoint'],
-                                    str(inputs[0].device),
-                                    self.translation.get('noise'))
-        source['inputs'] = translate_raw_batch(
+        translator = get_translator(how['checkpoint'], str(inputs[0].device),
+                                    how.get('noise'))
+        half['inputs'] = translate_raw_batch(
             translator, inputs, bgr=pre.channel_conversion,
             selected=selected, generator=generator,
             who='UDASegmentor translation')
-        return source
+        return half
 
     def _source_losses(self, outputs: dict, samples: list) -> dict:
         model = self.model
@@ -207,6 +228,9 @@ class UDASegmentor(BaseModel):
         source = data['source']
         if self.translation is not None:
             source = self._translate_source(source, gen)
+        if self.target_translation is not None:
+            target = self._translate(target, self.target_translation,
+                                     self._generator(device, it, stream=2))
         source = pre(source, training=True)
         target = pre(target, training=True)
         seg_optim = optim_wrapper['segmentor']
