@@ -32,6 +32,7 @@ from .data_preprocessor import DAKPNSegDataPreProcessor  # noqa: E402
 from .transforms import (DAKPNTranslate, PeerTranslate,  # noqa: E402
                          RandomBlurNoise)
 from ..uda import UDADataset, UDASegmentor  # noqa: E402
+from ..uda.symmetric import FusionSegmentor  # noqa: E402
 
 
 def _register(registry, classes) -> None:
@@ -41,7 +42,8 @@ def _register(registry, classes) -> None:
 
 
 _register(MODELS, (KernelPredictionNet, PatchDiscriminator, SemanticEncoder,
-                   DAKPN, DAKPNSegDataPreProcessor, UDASegmentor))
+                   DAKPN, DAKPNSegDataPreProcessor, UDASegmentor,
+                   FusionSegmentor))
 _register(DATASETS, (UnpairedTranslationDataset, GTA5Dataset,
                      CityscapesLabelIdsDataset, ImageFolderSegDataset,
                      FaceSyntheticsDataset, CelebAMaskHQDataset, UDADataset))

@@ -56,6 +56,26 @@ def strip_target_labels(pipeline: list) -> list:
     return out
 
 
+def _point_at_pseudo_labels(target: dict, root: str) -> dict:
+    """The target dataset config with its label folder replaced by the
+    pseudo-label folder ``root`` (train ids: no label table)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DAKPNInputError(f'target_pseudo_labels folder does not exist: '
+                              f'{root}')
+    prefix = dict(target.get('data_prefix') or {})
+    own = prefix.get('seg_map_path')
+    if own is not None:
+        own = Path(target.get('data_root') or '') / own
+        if own.resolve() == root.resolve():
+            raise DAKPNInputError(
+                f'target_pseudo_labels is the target\'s own label folder '
+                f'({root}): target labels never reach training')
+    prefix['seg_map_path'] = str(root.resolve())
+    target['data_prefix'] = prefix
+    return target
+
+
 def _label_counts(dataset, num_classes: int) -> np.ndarray:
     """(N, num_classes) pixel counts per source image, from its labels
     through the dataset's own label loading and id mapping."""
@@ -134,6 +154,12 @@ class UDADataset(Dataset):
         rare_class_sampling: ``dict(temperature=0.01, min_pixels=3000,
             cache_file=None)`` to draw source images by rare classes, or
             None for the sampler's order.
+        target_pseudo_labels: a folder of pseudo labels made by a model
+            (``dakpn_aug.uda.symmetric.write_pseudo_labels``), laid out as
+            the target's label folder (train ids, 255 = none). They go
+            through the target pipeline like labels (so crops and flips
+            match) and arrive as ``pseudo_sem_seg``; the target's own label
+            folder is still never read (refused if it is that folder).
 
     Example config::
 
@@ -145,17 +171,23 @@ class UDADataset(Dataset):
     """
 
     def __init__(self, source: dict, target: dict, seed: int = 0,
-                 rare_class_sampling: Optional[dict] = None):
+                 rare_class_sampling: Optional[dict] = None,
+                 target_pseudo_labels: Optional[str] = None):
         from mmengine.registry import DefaultScope, init_default_scope
         from mmseg.registry import DATASETS
         if DefaultScope.get_current_instance() is None:
             init_default_scope('mmseg')  # used outside a Runner
         target = copy.deepcopy(dict(target))
-        target['pipeline'] = strip_target_labels(target.get('pipeline', []))
-        target_cls = DATASETS.get(target.get('type'))
-        if isinstance(target_cls, type) and issubclass(target_cls,
-                                                       _PairedSegMixin):
-            target['with_labels'] = False  # the label folder may not exist
+        self.pseudo = target_pseudo_labels is not None
+        if self.pseudo:
+            target = _point_at_pseudo_labels(target, target_pseudo_labels)
+        else:
+            target['pipeline'] = strip_target_labels(
+                target.get('pipeline', []))
+            target_cls = DATASETS.get(target.get('type'))
+            if isinstance(target_cls, type) and issubclass(target_cls,
+                                                           _PairedSegMixin):
+                target['with_labels'] = False  # no label folder needed
         self.source = DATASETS.build(source)
         self.target = DATASETS.build(target)
         for name, ds in (('source', self.source), ('target', self.target)):
@@ -215,5 +247,7 @@ class UDADataset(Dataset):
                            [self.seed, int(index), self.rank, 1])
         sample = target.get('data_samples')
         if sample is not None and 'gt_sem_seg' in sample:
+            if self.pseudo:  # model-made labels, never the target's own
+                sample.pseudo_sem_seg = sample.gt_sem_seg
             del sample.gt_sem_seg
         return dict(source=source, target=target)

@@ -8,4 +8,5 @@ model = dict(
     segmentor={{_base_.model}},
     methods=[],
     translation=None,
+    target_translation=None,
     seed=0)
