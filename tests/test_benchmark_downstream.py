@@ -20,11 +20,16 @@ def bench():
 
 def test_every_variant_config_exists(bench):
     for name, config in bench.VARIANTS.items():
+        if name in bench.SYMMETRIC:  # tools/train_symmetric.py rows
+            assert config == f'symmetric:{bench.SYMMETRIC[name]}'
+            continue
         where = bench.UDA_CFG if name in bench.UDA_VARIANTS else bench.CFG
         assert (where / config).is_file(), config
     # The issue's stable names, the same name / dakpn+name pattern.
     assert {'adversarial', 'dakpn+adversarial', 'self-training',
-            'dakpn+self-training'} <= set(bench.VARIANTS)
+            'dakpn+self-training', 'cycle-association',
+            'dakpn+cycle-association', 'global-local', 'dakpn+global-local',
+            'symmetric', 'symmetric-single'} <= set(bench.VARIANTS)
 
 
 def test_bring_your_own_data_with_stage2_rows(tmp_path, tiny_translator):
@@ -45,15 +50,21 @@ def test_bring_your_own_data_with_stage2_rows(tmp_path, tiny_translator):
         [sys.executable, 'tools/benchmark_downstream.py', '--source-root',
          str(tmp_path / 'd' / 'gta5'), '--target-root',
          str(tmp_path / 'd' / 'cityscapes'), '--bundle',
-         str(tmp_path / 'b.pth'), '--methods',
-         'source-only,target-only,adversarial,dakpn+self-training',
+         str(tmp_path / 'b.pth'), '--reverse-bundle', str(tmp_path / 'b.pth'),
+         '--methods', 'source-only,target-only,adversarial,'
+         'dakpn+self-training,symmetric,symmetric-single',
          '--seeds', '0', '--iters', '2', '--out', str(tmp_path / 'out')],
         capture_output=True, text=True, cwd=ROOT, timeout=900)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
     assert 'target-only skipped' in res.stdout
     saved = json.loads((tmp_path / 'out' / 'downstream.json').read_text())
     assert list(saved['results']) == ['source-only', 'adversarial',
-                                      'dakpn+self-training']
+                                      'dakpn+self-training', 'symmetric',
+                                      'symmetric-single']
+    sym = json.loads((tmp_path / 'out' / 'symmetric' / 'seed0' /
+                      'results.json').read_text())
+    assert saved['results']['symmetric'] == [sym['fusion']]
+    assert saved['results']['symmetric-single'] == [sym['single']]
     assert (tmp_path / 'out' / 'dakpn_and_self-training' / 'seed0' /
             'segmentor.pth').is_file()
 

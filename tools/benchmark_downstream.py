@@ -80,6 +80,11 @@ UDA_VARIANTS = {
     'dakpn+global-local': 'fcn_tiny_demo-dakpn-global-local.py',
 }
 VARIANTS.update(UDA_VARIANTS)
+#: The symmetric recipe (tools/train_symmetric.py, one run per seed gives
+#: both rows): the fusion of models A and B, and model A alone.
+SYMMETRIC = {'symmetric': 'fusion', 'symmetric-single': 'single'}
+VARIANTS.update({name: f'symmetric:{key}' for name, key in
+                 SYMMETRIC.items()})
 ABLATIONS = ('blur', 'noise', 'affine')
 PEER_NAMES = ('fda', 'histogram-matching', 'pixel-distribution')
 
@@ -127,10 +132,30 @@ def per_class_iou(log_text: str) -> dict:
     return out
 
 
+def run_symmetric(kind: str, work: Path, seed: int, iters: int, roots,
+                  bundle: Path, reverse_bundle: Path) -> float:
+    """One seed of the symmetric recipe (shared by its two rows)."""
+    results = work / 'results.json'
+    if not results.exists():
+        work.mkdir(parents=True, exist_ok=True)
+        run([sys.executable, ROOT / 'tools' / 'train_symmetric.py',
+             '--source-root', roots[0], '--target-root', roots[1],
+             '--bundle', bundle, '--target-bundle', reverse_bundle,
+             '--seed', seed, '--max-iters', iters, '--work-dir', work],
+            work.with_suffix('.log'))
+    return float(json.loads(results.read_text())[kind])
+
+
 def train_segmenter(config: str, work: Path, seed: int, iters: int,
-                    roots, bundle: Path) -> float:
+                    roots, bundle: Path, reverse_bundle: Path = None
+                    ) -> float:
     """Train one row's segmenter (``roots``: source and target dataset
     folders) and return its mIoU on the target's val split."""
+    if config.startswith('symmetric:'):
+        return run_symmetric(config.split(':')[1],
+                             work.parent.parent / 'symmetric' /
+                             f'seed{seed}', seed, iters, roots, bundle,
+                             reverse_bundle)
     if finished(work).exists():  # finished in an earlier run
         return read_miou(work)
     source, target = roots
@@ -350,6 +375,10 @@ def main(argv=None) -> int:
     ap.add_argument('--bundle', default=None,
                     help='DA-KPN bundle(s) for the dakpn rows: one path, or '
                     'one per seed, comma-separated (default: the demo\'s)')
+    ap.add_argument('--reverse-bundle', type=Path, default=None,
+                    help='target -> source DA-KPN bundle of the symmetric '
+                    'rows (default: train one with tools/train_dakpn.py '
+                    '--reverse on the demo data)')
     ap.add_argument('--methods', type=lambda t: csv_list(t, VARIANTS),
                     default=list(VARIANTS))
     ap.add_argument('--seeds', default='0,1,2')
@@ -382,11 +411,15 @@ def main(argv=None) -> int:
         ap.error('--bundle takes one path or one per seed')
     if len(bundles_per_seed) == 1:
         bundles_per_seed = bundles_per_seed * len(seeds)
-    uses_dakpn = any(m.startswith('dakpn') for m in args.methods) or \
+    uses_dakpn = any(m.startswith(('dakpn', 'symmetric'))
+                     for m in args.methods) or \
         args.ablations
     needed = [p for p in set(bundles_per_seed) if uses_dakpn]
-    if args.ablations:
+    if args.ablations or (set(args.methods) & set(SYMMETRIC) and
+                          args.reverse_bundle is None):
         needed += [demo_data, enc]
+    if args.reverse_bundle is not None:
+        needed.append(args.reverse_bundle)
     for p in needed:
         if not Path(p).exists():
             raise SystemExit(f'benchmark_downstream: {p} missing: run '
@@ -424,6 +457,21 @@ def main(argv=None) -> int:
         del variants['target-only']
     bundles = {name: list(bundles_per_seed) for name in variants}
     t0 = time.time()
+    reverse_bundle = args.reverse_bundle
+    if reverse_bundle is None and set(variants) & set(SYMMETRIC):
+        # The target -> source DA-KPN of model B, trained like the demo
+        # bundle (demo config, demo data, demo encoder) with --reverse.
+        wd = out / 'dakpn_reverse'
+        reverse_bundle = wd / 'dakpn_bundle.pth'
+        if not reverse_bundle.exists():
+            print(f'training the target -> source DA-KPN -> {wd}',
+                  flush=True)
+            run([sys.executable, ROOT / 'tools' / 'train_dakpn.py',
+                 ROOT / 'mmseg_configs' / 'demo' / 'dakpn_demo.py',
+                 '--work-dir', wd, '--source-root', demo_data / 'gta5',
+                 '--target-root', demo_data / 'cityscapes',
+                 '--encoder-checkpoint', enc, '--reverse'],
+                out / 'dakpn_reverse.log')
     if args.ablations:
         for part in ABLATIONS:
             wd = out / f'dakpn_no_{part}'
@@ -449,7 +497,7 @@ def main(argv=None) -> int:
         for i, seed in enumerate(seeds):
             wd = out / name.replace('+', '_and_') / f'seed{seed}'
             miou = train_segmenter(config, wd, seed, args.iters, roots,
-                                   bundles[name][i])
+                                   bundles[name][i], reverse_bundle)
             results[name].append(miou)
             log = wd / 'run.log'
             per_class[name].append(
