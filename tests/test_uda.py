@@ -524,6 +524,9 @@ SMALL = {  # real networks, tiny images (CPU time)
     'deeplabv3_r101-d8_gta2cityscapes-1280x720_adversarial.py': [
         'train_dataloader.dataset.source.pipeline.2.scale=(160,96)',
         'train_dataloader.dataset.target.pipeline.1.scale=(128,64)'],
+    'deeplabv3_r101-d8_gta2cityscapes-1280x720_symmetric-b.py': [
+        'train_dataloader.dataset.source.pipeline.2.scale=(160,96)',
+        'train_dataloader.dataset.target.pipeline.1.scale=(128,64)'],
     'segformer_mit-b5_gta2cityscapes-512x512_self-training.py': [
         'train_dataloader.dataset.source.pipeline.2.scale=(160,96)',
         'train_dataloader.dataset.source.pipeline.3.crop_size=(64,64)',
@@ -535,7 +538,8 @@ SMALL = {  # real networks, tiny images (CPU time)
 
 
 @pytest.mark.parametrize('config', sorted(SMALL))
-def test_paper_scale_configs_run_one_iteration(config, demo_data, tmp_path):
+def test_paper_scale_configs_run_one_iteration(config, demo_data, tmp_path,
+                                               bundle):
     """The paper-scale configs build their real networks and train one
     iteration on tiny files in the real GTA5 / Cityscapes layouts."""
     work = tmp_path / 'run'
@@ -547,10 +551,12 @@ def test_paper_scale_configs_run_one_iteration(config, demo_data, tmp_path):
            '--work-dir', str(work), '--source-root', str(demo_data / 'gta5'),
            '--target-root', str(demo_data / 'cityscapes'), '--max-iters',
            '1', '--cfg-options', *TINY, *opts]
+    if 'symmetric' in config:
+        cmd[3:3] = ['--target-bundle', str(bundle)]
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
                          timeout=900)
     assert res.returncode == 0, (res.stdout[-3000:], res.stderr[-5000:])
     assert (work / 'segmentor.pth').is_file()
     log = next(work.rglob('*.log')).read_text()
-    key = 'loss_discriminator' if 'adversarial' in config else 'loss_st'
+    key = 'loss_st' if 'self-training' in config else 'loss_discriminator'
     assert key in log
