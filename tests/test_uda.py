@@ -524,6 +524,13 @@ SMALL = {  # real networks, tiny images (CPU time)
     'deeplabv3_r101-d8_gta2cityscapes-1280x720_adversarial.py': [
         'train_dataloader.dataset.source.pipeline.2.scale=(160,96)',
         'train_dataloader.dataset.target.pipeline.1.scale=(128,64)'],
+    'deeplabv3_r101-d8_gta2cityscapes-1280x720_cycle-association.py': [
+        'train_dataloader.dataset.source.pipeline.2.scale=(160,96)',
+        'train_dataloader.dataset.target.pipeline.1.scale=(128,64)'],
+    'deeplabv3_r101-d8_gta2cityscapes-1280x720_global-local.py': [
+        'train_dataloader.dataset.source.pipeline.2.scale=(160,96)',
+        'train_dataloader.dataset.target.pipeline.1.scale=(128,64)',
+        'model.methods.1.begin=0'],  # one iteration: both steps active
     'deeplabv3_r101-d8_gta2cityscapes-1280x720_symmetric-b.py': [
         'train_dataloader.dataset.source.pipeline.2.scale=(160,96)',
         'train_dataloader.dataset.target.pipeline.1.scale=(128,64)'],
@@ -558,5 +565,8 @@ def test_paper_scale_configs_run_one_iteration(config, demo_data, tmp_path,
     assert res.returncode == 0, (res.stdout[-3000:], res.stderr[-5000:])
     assert (work / 'segmentor.pth').is_file()
     log = next(work.rglob('*.log')).read_text()
-    key = 'loss_st' if 'self-training' in config else 'loss_discriminator'
+    key = ('loss_st' if 'self-training' in config else
+           'loss_plca_features' if 'cycle' in config else
+           'loss_local_discriminator' if 'global-local' in config else
+           'loss_discriminator')
     assert key in log
