@@ -436,24 +436,38 @@ def run_uda(data, work, iters, *extra, config='fcn_tiny_demo-uda-source-only.py'
 
 METHOD_OPTS = ['model.methods.0.base_channels=8',
                'model.methods.0.weight=0.01']
-#: Every method through the framework, small: config -> --cfg-options.
-#: Global-local switches at iteration 2, so a run of 4 sees both steps.
-RUNS = {
-    'fcn_tiny_demo-dakpn-adversarial.py': METHOD_OPTS,
-    'fcn_tiny_demo-global-local.py': [
-        'model.methods.0.base_channels=8', 'model.methods.0.end=2',
-        'model.methods.1.begin=2', 'model.methods.1.hidden=8'],
-    'fcn_tiny_demo-cycle-association.py': [
-        'model.methods.0.max_pixels=256', 'model.methods.1.max_pixels=256'],
-    'fcn_tiny_demo-self-training.py': ['model.methods.0.threshold=0.1'],
-}
+def all_methods_config(tmp_path, switch: int) -> Path:
+    """Every stage-2 method through the framework in one small run (CI
+    time): global adversarial until ``switch``, then local adversarial,
+    with self-training and both cycle-association levels throughout."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(str(CFG / 'fcn_tiny_demo-global-local.py'))
+    cfg.model.methods = [
+        dict(type='OutputAdversarial', weight=0.01, aux_weight=0.002,
+             base_channels=8, end=switch),
+        dict(type='LocalAdversarial', weight=0.01, hidden=8, begin=switch),
+        dict(type='EMASelfTraining', alpha=0.99, threshold=0.1),
+        dict(type='PixelCycleAssociation', level='features',
+             max_pixels=256, entropy_weight=0.01),
+        dict(type='PixelCycleAssociation', level='logits', max_pixels=256),
+    ]
+    path = tmp_path / f'all_methods_switch{switch}.py'
+    cfg.dump(str(path))
+    return path
 
 
-@pytest.mark.parametrize('cfg', sorted(RUNS))
+ALL_LOSSES = ('loss_discriminator', 'loss_local_discriminator', 'loss_st',
+              'loss_plca_features', 'loss_plca_logits')
+
+
 def test_resume_matches_uninterrupted_run_and_export_loads_in_mmseg(
-        cfg, demo_data, bundle, tmp_path):
+        demo_data, bundle, tmp_path):
+    """Every method (their networks, EMA teacher, schedule switch at the
+    resumed iteration) and online DA-KPN: a run resumed from its
+    iteration-2 checkpoint ends with the uninterrupted run's weights."""
+    cfg = all_methods_config(tmp_path, switch=2)
     ck = ['default_hooks.checkpoint.interval=2',
-          'default_hooks.checkpoint.max_keep_ckpts=3', *RUNS[cfg]]
+          'default_hooks.checkpoint.max_keep_ckpts=3']
     run_uda(demo_data, tmp_path / 'full', 4, '--bundle', str(bundle),
             config=cfg, opts=ck)
     part = tmp_path / 'part'
@@ -464,6 +478,10 @@ def test_resume_matches_uninterrupted_run_and_export_loads_in_mmseg(
             config=cfg, opts=ck)
     logs = ' '.join(p.read_text() for p in part.rglob('*.log'))
     assert 'Advance dataloader' in logs
+    full_logs = ' '.join(p.read_text() for p in
+                         (tmp_path / 'full').rglob('*.log'))
+    for key in ALL_LOSSES:
+        assert key in full_logs, key
     a = torch.load(tmp_path / 'full' / 'segmentor.pth', weights_only=True)
     b = torch.load(part / 'segmentor.pth', weights_only=True)
     for k in a['state_dict']:
@@ -483,16 +501,18 @@ def test_resume_matches_uninterrupted_run_and_export_loads_in_mmseg(
     assert pred.shape[-2:] == (96, 160)
 
 
-@pytest.mark.parametrize('cfg', sorted(RUNS))
-def test_ddp_on_cpu_with_torchrun(cfg, demo_data, tmp_path):
+def test_ddp_on_cpu_with_torchrun(demo_data, bundle, tmp_path):
+    """Every method and online DA-KPN under DDP (2 CPU processes, gloo):
+    2 iterations, one global and one local adversarial."""
     torchrun = Path(sys.executable).with_name('torchrun')
-    opts = [o.replace('end=2', 'end=1').replace('begin=2', 'begin=1')
-            for o in RUNS[cfg]]  # 2 iterations: one of each step
     run_uda(demo_data, tmp_path / 'ddp', 2, '--launcher', 'pytorch',
-            config=cfg.replace('dakpn-', ''), opts=opts,
+            '--bundle', str(bundle),
+            config=all_methods_config(tmp_path, switch=1),
             launcher=(str(torchrun), '--standalone', '--nproc_per_node=2'),
             env={'OMP_NUM_THREADS': '1'})
     log = next((tmp_path / 'ddp').rglob('*.log')).read_text()
+    for key in ALL_LOSSES:
+        assert key in log, key
     assert 'Distributed training: True' in log
     assert 'UDA training on 2 process(es), CPU' in log
     assert (tmp_path / 'ddp' / 'segmentor.pth').is_file()
