@@ -35,12 +35,14 @@ benchmark: install
 benchmark-downstream: install
 	$(PY) tools/benchmark_downstream.py --ablations
 
-# Long (not yet timed; ~3 hours estimated on 2 CPU cores, resumable):
-# stage 2 on the demo data, 3 seeds; needs `make demo` first.
+# Long (not yet timed; ~5 hours estimated on 2 CPU cores: a stage-2 run
+# costs ~2x a plain one, the symmetric recipe ~8x; resumable): every
+# stage-2 row on the demo data, 3 seeds; needs `make demo` first.
 # Writes work_dirs/uda_benchmark/downstream.{md,json,png}.
+UDA_ROWS = source-only,target-only,photometric,dakpn,adversarial,dakpn+adversarial,self-training,dakpn+self-training,cycle-association,dakpn+cycle-association,global-local,dakpn+global-local,symmetric,symmetric-single
 benchmark-uda: install
 	$(PY) tools/benchmark_downstream.py --out work_dirs/uda_benchmark \
-	  --methods source-only,target-only,photometric,dakpn,adversarial,dakpn+adversarial,self-training,dakpn+self-training
+	  --methods $(UDA_ROWS)
 
 # Long (97 minutes measured on 2 CPU cores, resumable): the one demo recipe on
 # every camera of the zoo, 3 seeds, beside the albumentations peers.
