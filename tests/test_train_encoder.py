@@ -195,3 +195,19 @@ def test_corrupt_image_or_missing_pretrained_is_one_clear_error(data,
         capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
     assert 'missing.pth' in proc.stderr and 'Traceback' not in proc.stderr
+
+
+def test_misspelt_config_key_is_one_clear_error(data, tmp_path):
+    """A key its module does not take (a misspelt --cfg-options key) is one
+    line naming it, as in tools/train_dakpn.py and tools/train_uda.py (the
+    three tools share train_with_clear_errors)."""
+    proc = subprocess.run(
+        [sys.executable, str(TOOL), str(DEMO_CFG), '--data-root',
+         str(data / 'gta5'), '--work-dir', str(tmp_path / 'wd'),
+         '--max-iters', '1', '--cfg-options', *FAST,
+         'model.decode_head.num_clases=3'],
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert 'train_encoder: error' in proc.stderr
+    assert 'num_clases' in proc.stderr and 'misspelt' in proc.stderr
+    assert 'Traceback' not in proc.stderr

@@ -228,42 +228,18 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     import dakpn_aug.mmseg  # noqa: F401  (registers the datasets & co.)
     from mmengine.dist import is_main_process
-    from mmengine.registry import RUNNERS
-    from mmengine.runner import Runner
 
-    from dakpn_aug.engine import (LastValMetricsHook,
-                                  trust_checkpoints_under)
-    from dakpn_aug.errors import DAKPNInputError
+    from dakpn_aug.engine import LastValMetricsHook
+    from dakpn_aug.engine.launch import (init_cpu_distributed,
+                                         train_with_clear_errors)
 
     cfg = build_config(args)
-    from dakpn_aug.engine.launch import init_cpu_distributed
     init_cpu_distributed(args.launcher)
-    os.makedirs(cfg.work_dir, exist_ok=True)
-    trust_checkpoints_under(cfg.work_dir)
-
-    try:
-        if 'runner_type' in cfg:
-            runner = RUNNERS.build(cfg)
-        else:
-            runner = Runner.from_cfg(cfg)
-        rec = LastValMetricsHook()
-        runner.register_hook(rec)
-        runner.train()
-        if rec.metrics is None and runner.val_loop is not None:
-            # e.g. resumed from a finished run: validate once for the meta
-            runner.val()
-    except DAKPNInputError as e:
-        _fail(str(e))
-    except AssertionError as e:
-        # mmcv's LoadImageFromFile asserts on an image it cannot decode.
-        if str(e).startswith('failed to load image'):
-            _fail(f'a training or validation image is corrupt or unreadable '
-                  f'({str(e)[len("failed to load image: "):]}); remove or '
-                  'replace it')
-        raise
-    except FileNotFoundError as e:
-        _fail(f'file not found: {e} (a dataset file, or model.pretrained / '
-              'load_from in the config?)')
+    rec = LastValMetricsHook()
+    runner = train_with_clear_errors(cfg, 'train_encoder',
+                                     'Segmenter training', hooks=[rec])
+    if rec.metrics is None and runner.val_loop is not None:
+        runner.val()  # e.g. resumed from a finished run: score it once
     if is_main_process():
         path = export_encoder(runner, cfg, rec.metrics, rec.iteration)
         miou = (f', mIoU {rec.metrics["mIoU"]:.2f}'

@@ -100,6 +100,7 @@ def train_with_clear_errors(cfg, tool: str, what: str, hooks=()):
     import pickle
 
     import torch
+    from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
     from ..errors import DAKPNCheckpointError, DAKPNInputError
@@ -111,7 +112,8 @@ def train_with_clear_errors(cfg, tool: str, what: str, hooks=()):
     os.makedirs(cfg.work_dir, exist_ok=True)
     trust_checkpoints_under(cfg.work_dir)
     try:
-        runner = Runner.from_cfg(cfg)
+        runner = (RUNNERS.build(cfg) if 'runner_type' in cfg
+                  else Runner.from_cfg(cfg))
         for hook in hooks:
             runner.register_hook(hook)
         runner.logger.info(
@@ -121,6 +123,16 @@ def train_with_clear_errors(cfg, tool: str, what: str, hooks=()):
         runner.train()
     except (DAKPNInputError, DAKPNCheckpointError) as e:
         fail(str(e))
+    except AssertionError as e:
+        # mmcv's LoadImageFromFile asserts on an image it cannot decode.
+        if str(e).startswith('failed to load image'):
+            fail(f'a training or validation image is corrupt or unreadable '
+                 f'({str(e)[len("failed to load image: "):]}); remove or '
+                 'replace it')
+        raise
+    except FileNotFoundError as e:
+        fail(f'file not found: {e} (a dataset file, or model.pretrained / '
+             'load_from in the config?)')
     except TypeError as e:
         if 'unexpected keyword argument' in str(e):
             fail(f'the config names an argument its module does not take: '
