@@ -59,6 +59,7 @@ CITYSCAPES_TYPES = ('CityscapesLabelIdsDataset', 'CityscapesDataset')
 
 
 def parse_args(argv=None):
+    from dakpn_aug.engine.launch import add_runner_args, parse_runner_args
     ap = argparse.ArgumentParser(description='Pretrain the semantic encoder')
     ap.add_argument('config', help='training config file')
     ap.add_argument('--work-dir', help='where logs, checkpoints and '
@@ -67,23 +68,8 @@ def parse_args(argv=None):
                     'folder to train on (see the module docstring)')
     ap.add_argument('--val-data-root', help='GTA5-layout or Cityscapes-'
                     'layout folder to validate on (Cityscapes: val split)')
-    ap.add_argument('--max-iters', type=int, help='override iterations '
-                    '(the LR schedule is stretched to match)')
-    ap.add_argument('--resume', action='store_true',
-                    help='resume from the last checkpoint in the work dir')
-    ap.add_argument('--seed', type=int, help='random seed')
-    ap.add_argument('--cfg-options', nargs='+', default=None,
-                    help='override config entries, KEY=VALUE (mmengine '
-                    'DictAction syntax)')
-    ap.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                    default='none')
-    ap.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = ap.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    if args.max_iters is not None and args.max_iters < 1:
-        ap.error(f'--max-iters must be >= 1, got {args.max_iters}')
-    return args
+    add_runner_args(ap)
+    return parse_runner_args(ap, argv)
 
 
 def _fail(msg: str) -> None:
