@@ -72,3 +72,19 @@ def test_domain_gap_cli(tmp_path):
                           str(tmp_path / 'missing'), str(real)],
                          capture_output=True, text=True, cwd=ROOT)
     assert res.returncode != 0 and 'missing' in res.stderr
+
+
+def test_domain_gap_unwritable_out_is_one_clear_error(tmp_path):
+    make_demo_data(tmp_path / 'd', seed=0, num_source=2, num_real_train=2,
+                   num_real_val=1, source_size=(64, 96), real_size=(64, 128))
+    src = tmp_path / 'd' / 'gta5' / 'images'
+    real = tmp_path / 'd' / 'cityscapes' / 'leftImg8bit' / 'train'
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('x')
+    res = subprocess.run([sys.executable, 'tools/domain_gap.py', str(src),
+                          str(src), str(real), '--out',
+                          str(blocker / 'gap.json')],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode != 0
+    assert 'cannot write the report to' in res.stderr
+    assert 'Traceback' not in res.stderr

@@ -270,3 +270,16 @@ def test_cuda_device_without_cuda_is_one_clear_error(setup, tmp_path):
                'cuda'], check=False)
     assert res.returncode != 0 and 'CUDA is not available' in res.stderr
     assert 'Traceback' not in res.stderr
+
+
+def test_unwritable_out_is_one_clear_error(setup, tmp_path):
+    """An OUT that cannot be created (here: below a regular file; a
+    read-only folder behaves the same for non-root users, root ignores the
+    permission bits) is one line, nothing written anywhere."""
+    root, bundle = setup
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('x')
+    res = run([bundle, root / 'data' / 'gta5', blocker / 'out'], check=False)
+    assert res.returncode != 0
+    assert 'cannot write into OUT_DIR' in res.stderr
+    assert 'Traceback' not in res.stderr

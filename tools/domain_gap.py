@@ -57,10 +57,14 @@ def main(argv=None) -> int:
         res = domain_gap(args.source, args.translated, args.real,
                          args.max_images, args.source_labels,
                          args.real_labels)
-        out = args.out or args.translated.parent / 'domain_gap.json'
-        written = write_report(res, out)
     except Exception as e:  # noqa: BLE001 - one clear line for the CLI
         raise SystemExit(f'domain_gap: error: {e}') from None
+    out = args.out or args.translated.parent / 'domain_gap.json'
+    try:
+        written = write_report(res, out)
+    except OSError as e:
+        raise SystemExit(f'domain_gap: error: cannot write the report to '
+                         f'{out}: {e.strerror or e}') from None
     print(format_table(res))
     if 'per_class' in res:
         print('\nPer class (s = source, t = translated, r = real):\n')
