@@ -9,9 +9,8 @@
 # labels; no ImageNet feature distance (see dakpn_aug/uda/methods/
 # self_training.py). Add DA-KPN with tools/train_uda.py --bundle.
 # ImageNet-pretrained MiT-B5 weights are NOT downloaded (no network at run
-# time): pass them with --cfg-options
-#   model.segmentor.backbone.init_cfg.checkpoint=PATH/mit_b5.pth
-# (mmseg's mit_b5 ImageNet checkpoint).
+# time): pass them with --cfg-options model.segmentor.pretrained=PATH
+# (mmseg's converted mit_b5 checkpoint).
 _base_ = [
     '../_base_/uda/segformer_mit-b5_uda.py',
     'mmseg::_base_/default_runtime.py',
