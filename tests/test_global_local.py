@@ -81,5 +81,5 @@ def test_local_discriminator_learns_the_mixture(setup):
     model.local_iter.fill_(300)
     optim['local_discriminator'].optimizer.param_groups[0]['lr'] = 1e-2
     losses = [float(model.train_step(copy.deepcopy(batch), optim)
-                    ['loss_local_discriminator_d']) for _ in range(8)]
-    assert min(losses[-3:]) < losses[0]
+                    ['loss_local_discriminator_d']) for _ in range(5)]
+    assert min(losses[-2:]) < losses[0]
