@@ -140,7 +140,6 @@ class UDASegmentor(BaseModel):
         # The step counter is state: saved in checkpoints, restored on
         # resume, so schedules and per-step seeds continue exactly.
         self.register_buffer('local_iter', torch.tensor(0, dtype=torch.long))
-        self.max_iters: Optional[int] = None
 
     # ------------------------------------------------------------ access
 
@@ -247,7 +246,7 @@ class UDASegmentor(BaseModel):
                 target_inputs=target['inputs'],
                 target_samples=target['data_samples'],
                 source_outputs=src_out, iteration=it,
-                max_iters=self.max_iters, nets=nets,
+                nets=nets,
                 segmentor=self.segmentor, model=self.model, generator=gen,
                 mean=mean.view(1, -1, 1, 1), std=std.view(1, -1, 1, 1),
                 _forward=self.segmentor)

@@ -41,7 +41,6 @@ class UDABatch:
     target_samples: list
     source_outputs: Dict[str, object]
     iteration: int
-    max_iters: Optional[int]
     nets: Mapping[str, nn.Module]
     segmentor: nn.Module  # the training forward (DDP-wrapped under DDP)
     model: nn.Module  # the bare mmseg segmentor (heads, losses, config)
