@@ -126,7 +126,8 @@ def main(argv=None) -> int:
     import dakpn_aug.mmseg  # noqa: F401  (registers DAKPN & co.)
     from mmengine.dist import is_main_process
 
-    from dakpn_aug.engine.launch import (init_cpu_distributed,
+    from dakpn_aug.engine.launch import (finish_distributed,
+                                         init_cpu_distributed,
                                          train_with_clear_errors)
 
     cfg = build_config(args)
@@ -136,6 +137,7 @@ def main(argv=None) -> int:
         path = export_bundle(runner, cfg)
         runner.logger.info(f'DA-KPN bundle written to {path}')
         print(f'bundle: {path}')
+    finish_distributed()
     return 0
 
 

@@ -216,7 +216,8 @@ def main(argv=None) -> int:
     from mmengine.dist import is_main_process
 
     from dakpn_aug.engine import LastValMetricsHook
-    from dakpn_aug.engine.launch import (init_cpu_distributed,
+    from dakpn_aug.engine.launch import (finish_distributed,
+                                         init_cpu_distributed,
                                          train_with_clear_errors)
 
     cfg = build_config(args)
@@ -232,6 +233,7 @@ def main(argv=None) -> int:
                 if rec.metrics and 'mIoU' in rec.metrics else '')
         runner.logger.info(f'encoder weights written to {path}')
         print(f'encoder: {path} ({runner.iter} iterations{miou})')
+    finish_distributed()
     return 0
 
 

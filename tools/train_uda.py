@@ -123,7 +123,8 @@ def main(argv=None) -> int:
     from mmengine.dist import is_main_process
 
     from dakpn_aug.engine import LastValMetricsHook
-    from dakpn_aug.engine.launch import (init_cpu_distributed,
+    from dakpn_aug.engine.launch import (finish_distributed,
+                                         init_cpu_distributed,
                                          train_with_clear_errors)
     from dakpn_aug.uda import export_segmentor
 
@@ -154,6 +155,7 @@ def main(argv=None) -> int:
                            'checkpoint))')
         miou = f', mIoU {extra["mIoU"]:.2f}' if 'mIoU' in extra else ''
         print(f'segmentor: {ckpt} ({runner.iter} iterations{miou})')
+    finish_distributed()
     return 0
 
 

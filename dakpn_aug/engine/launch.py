@@ -180,3 +180,13 @@ def parse_runner_args(ap: argparse.ArgumentParser, argv=None):
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
+
+
+def finish_distributed() -> None:
+    """Wait for every rank (rank 0 may still be exporting) and close the
+    process group: a rank that exits while its peer's gloo connection is
+    open can abort the peer (SIGABRT seen on a loaded 2-core machine)."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
