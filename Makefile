@@ -41,7 +41,7 @@ benchmark-downstream: install
 # Writes work_dirs/uda_benchmark/downstream.{md,json,png}.
 UDA_ROWS = source-only,target-only,photometric,dakpn,adversarial,dakpn+adversarial,self-training,dakpn+self-training,cycle-association,dakpn+cycle-association,global-local,dakpn+global-local,symmetric,symmetric-single
 benchmark-uda: install
-	$(PY) tools/benchmark_downstream.py --out work_dirs/uda_benchmark \
+	$(PY) tools/benchmark_downstream.py --out work_dirs/uda_benchmark --jobs 2 \
 	  --methods $(UDA_ROWS)
 
 # Long (97 minutes measured on 2 CPU cores, resumable): the one demo recipe on

@@ -183,14 +183,32 @@ def test_bring_your_own_data_runs_the_chosen_methods(tmp_path):
     cmd = [sys.executable, 'tools/benchmark_downstream.py', '--data',
            str(data), '--methods', 'source-only,histogram-matching',
            '--seeds', '0', '--iters', '2', '--out', str(out)]
-    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
-                         timeout=600)
+    res = subprocess.run(cmd + ['--jobs', '2'], capture_output=True,
+                         text=True, cwd=ROOT, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     saved = json.loads((out / 'downstream.json').read_text())
     assert list(saved['results']) == ['source-only', 'histogram-matching']
     assert saved['counts'] == dict(num_source=4, num_real_train=3,
                                    num_real_val=2)
     assert '| n/a |' in (out / 'downstream.md').read_text()
+    record = saved['runs']['histogram-matching']['0']
+    assert record['mIoU'] == saved['results']['histogram-matching'][0]
+    assert record['commit'] and record['minutes'] >= 0
+    # A later session continues from the record, without retraining: the
+    # new --out gets no training folder. Another protocol is refused.
+    out2 = tmp_path / 'out2'
+    again = cmd[:-1] + [str(out2), '--reuse', str(out / 'downstream.json')]
+    res = subprocess.run(again, capture_output=True, text=True, cwd=ROOT,
+                         timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.count('reused from') == 2
+    assert not (out2 / 'source-only').exists()
+    assert json.loads((out2 / 'downstream.json').read_text())['results'] == \
+        saved['results']
+    other = ['3' if prev == '--iters' else a
+             for prev, a in zip([''] + again, again)]
+    res = subprocess.run(other, capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode != 0 and 'measured with' in res.stderr
     bad = subprocess.run(cmd[:2] + ['--methods', 'cyclegan'],
                          capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode != 0 and 'unknown' in bad.stderr

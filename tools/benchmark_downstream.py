@@ -36,6 +36,12 @@ target-only gap closed, per-class IoU, FCN-score), ``downstream.json`` and
 Rerunning with the same ``--out`` skips trainings that already finished
 (each writes its ``encoder.pth`` last), so a killed run resumes; an
 ``--out`` made with another DA-KPN bundle is refused, not silently reused.
+``downstream.json`` keeps one record per finished (row, seed) (mIoU,
+per-class IoU, minutes, commit, bundle sha256) and is rewritten after each
+run; ``--reuse FILE`` takes the records of an earlier run of the same
+protocol (rows with DA-KPN only where the bundle is the same) so a job too
+long for one machine session continues in the next. ``--jobs N`` trains N
+runs side by side with the cores split between them.
 
 A long job (about 4 minutes per training on 2 CPU cores): it is a benchmark,
 not a test.
@@ -43,10 +49,13 @@ not a test.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
+import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -132,17 +141,26 @@ def per_class_iou(log_text: str) -> dict:
     return out
 
 
+#: One lock per symmetric work folder: its two rows share one run, and
+#: with --jobs they may be picked up side by side.
+_SYMMETRIC_LOCKS: dict = {}
+_LOCKS_LOCK = threading.Lock()
+
+
 def run_symmetric(kind: str, work: Path, seed: int, iters: int, roots,
                   bundle: Path, reverse_bundle: Path) -> float:
     """One seed of the symmetric recipe (shared by its two rows)."""
     results = work / 'results.json'
-    if not results.exists():
-        work.mkdir(parents=True, exist_ok=True)
-        run([sys.executable, ROOT / 'tools' / 'train_symmetric.py',
-             '--source-root', roots[0], '--target-root', roots[1],
-             '--bundle', bundle, '--target-bundle', reverse_bundle,
-             '--seed', seed, '--max-iters', iters, '--work-dir', work],
-            work.with_suffix('.log'))
+    with _LOCKS_LOCK:
+        lock = _SYMMETRIC_LOCKS.setdefault(work, threading.Lock())
+    with lock:
+        if not results.exists():
+            work.mkdir(parents=True, exist_ok=True)
+            run([sys.executable, ROOT / 'tools' / 'train_symmetric.py',
+                 '--source-root', roots[0], '--target-root', roots[1],
+                 '--bundle', bundle, '--target-bundle', reverse_bundle,
+                 '--seed', seed, '--max-iters', iters, '--work-dir', work],
+                work.with_suffix('.log'))
     return float(json.loads(results.read_text())[kind])
 
 
@@ -256,6 +274,66 @@ def fcn_score_table(scores: dict) -> str:
     return '\n'.join(lines) + '\n'
 
 
+def sha256(path: Path) -> str:
+    import hashlib
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def git_commit() -> str:
+    """The code the runs come from (``+dirty`` with uncommitted changes)."""
+    def git(*a):
+        return subprocess.run(['git', *a], cwd=ROOT, capture_output=True,
+                              text=True).stdout.strip()
+    head = git('rev-parse', '--short', 'HEAD')
+    if not head:
+        return 'unknown'
+    return head + ('+dirty' if git('status', '--porcelain',
+                                   '--untracked-files=no') else '')
+
+
+def collect(runs: dict, seeds):
+    """``results`` (row -> mIoU per finished seed, in seed order) and
+    ``per_class`` (row -> per-class IoU per finished seed) from the run
+    records; rows without a finished seed are left out."""
+    results, per_class = {}, {}
+    for name, by_seed in runs.items():
+        done = [by_seed[str(s)] for s in seeds if str(s) in by_seed]
+        if done:
+            results[name] = [r['mIoU'] for r in done]
+            per_class[name] = [r.get('per_class', {}) for r in done]
+    return results, per_class
+
+
+def reusable_runs(path: Path, protocol: dict, variants, seeds, provenance):
+    """``(row, seed, record)`` of an earlier ``downstream.json`` that this
+    run can take as finished: same protocol (iterations, image counts,
+    data seed, data folders) and, for rows that use DA-KPN, the same
+    bundles (sha256). Anything else is trained again; a file of another
+    protocol is an error, not a silent mix."""
+    try:
+        saved = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise SystemExit(f'benchmark_downstream: --reuse {path}: {e}')
+    if saved.get('protocol') != protocol:
+        raise SystemExit(
+            f'benchmark_downstream: --reuse {path} was measured with '
+            f'{saved.get("protocol")}, this run is {protocol}')
+    for name, by_seed in saved.get('runs', {}).items():
+        if name not in variants:
+            continue
+        for i, seed in enumerate(seeds):
+            record = by_seed.get(str(seed))
+            if record is None:
+                continue
+            want = provenance(name, i)
+            if all(record.get(k) == v for k, v in want.items()):
+                yield name, seed, record
+            else:
+                print(f'--reuse: {name} seed {seed} was trained with '
+                      'another DA-KPN bundle: training it again',
+                      flush=True)
+
+
 def mean_std(v):
     return statistics.mean(v), (statistics.stdev(v) if len(v) > 1 else 0.0)
 
@@ -282,7 +360,8 @@ def per_class_table(per_class: dict) -> str:
 
 def write_report(results: dict, seeds, iters: int, counts: dict,
                  out: Path, per_class: dict = None,
-                 fcn: dict = None) -> str:
+                 fcn: dict = None, runs: dict = None,
+                 protocol: dict = None) -> str:
     src = mean_std(results['source-only'])[0] \
         if results.get('source-only') else None
     tgt = mean_std(results['target-only'])[0] \
@@ -301,6 +380,11 @@ def write_report(results: dict, seeds, iters: int, counts: dict,
           f'{counts["num_source"]} synthetic or {counts["num_real_train"]} '
           f'real images, seeds {", ".join(map(str, seeds))}.\n\n'
           + '\n'.join(lines) + '\n')
+    partial = [n for n, v in results.items() if len(v) < len(seeds)]
+    if partial:
+        md += (f'\nNot all {len(seeds)} seeds finished yet: '
+               + ', '.join(f'{n} ({len(results[n])})' for n in partial)
+               + '.\n')
     table = per_class_table(per_class or {})
     if table:
         md += '\nPer-class IoU (mean over seeds):\n\n' + table
@@ -312,7 +396,8 @@ def write_report(results: dict, seeds, iters: int, counts: dict,
     (out / 'downstream.json').write_text(json.dumps(dict(
         results=results, per_class=per_class or {}, fcn_score=fcn or {},
         seeds=list(seeds),
-        iters=iters, counts=counts), indent=2))
+        iters=iters, counts=counts, protocol=protocol or {},
+        runs=runs or {}), indent=2))
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -393,6 +478,13 @@ def main(argv=None) -> int:
     ap.add_argument('--num-real-val', type=int, default=96)
     ap.add_argument('--out', type=Path,
                     default=ROOT / 'work_dirs' / 'downstream_benchmark')
+    ap.add_argument('--jobs', type=int, default=1,
+                    help='trainings side by side, the cores split between '
+                    'them (2 on the 2-core VM: 1.4x the throughput)')
+    ap.add_argument('--reuse', type=Path, default=None,
+                    help='a downstream.json of an earlier run of the same '
+                    'protocol: its finished (row, seed) runs are taken, not '
+                    'retrained (rows with DA-KPN only with the same bundle)')
     args = ap.parse_args(argv)
     if bool(args.source_root) != bool(args.target_root):
         ap.error('--source-root and --target-root go together')
@@ -435,7 +527,8 @@ def main(argv=None) -> int:
         roots = (Path(args.source_root), Path(args.target_root))
     elif args.data is not None:
         roots = (args.data / 'gta5', args.data / 'cityscapes')
-    else:
+    generated = not (args.source_root or args.data)
+    if generated:
         data = benchmark_data(out, args.data_seed, counts)
         roots = (data / 'gta5', data / 'cityscapes')
     if args.data is not None or args.source_root:
@@ -490,29 +583,75 @@ def main(argv=None) -> int:
             if args.dakpn_iters:
                 cmd[-2:-2] = ['--max-iters', str(args.dakpn_iters)]
             run(cmd, out / f'dakpn_no_{part}.log')
-    results, per_class = {}, {}
-    total, done = len(variants) * len(seeds), 0
-    for name, config in variants.items():
-        results[name], per_class[name] = [], []
-        for i, seed in enumerate(seeds):
-            wd = out / name.replace('+', '_and_') / f'seed{seed}'
-            miou = train_segmenter(config, wd, seed, args.iters, roots,
-                                   bundles[name][i], reverse_bundle)
-            results[name].append(miou)
-            log = wd / 'run.log'
-            per_class[name].append(
-                per_class_iou(log.read_text()) if log.exists() else {})
-            done += 1
-            print(f'[{done}/{total}] {name:22s} seed {seed}: mIoU '
-                  f'{miou:.2f} ({(time.time() - t0) / 60:.0f} min)',
-                  flush=True)
+    # One record per finished (row, seed): its mIoU, per-class IoU and
+    # where it came from; --reuse brings those of an earlier run in.
+    runs = {name: {} for name in variants}
+    protocol = dict(iters=args.iters, counts=counts,
+                    data=('generated', args.data_seed) if generated
+                    else [str(Path(r).resolve()) for r in roots])
+    digests = {}  # bundle path -> sha256, computed once
+
+    def provenance(name: str, i: int) -> dict:
+        out = {}
+        if name.startswith(('dakpn', 'symmetric')):
+            b = bundles[name][i]
+            out['bundle_sha256'] = digests.setdefault(b, sha256(b))
+        if name in SYMMETRIC:
+            out['reverse_bundle_sha256'] = digests.setdefault(
+                reverse_bundle, sha256(reverse_bundle))
+        return out
+
+    if args.reuse is not None:
+        for name, seed, record in reusable_runs(args.reuse, protocol,
+                                                variants, seeds,
+                                                provenance):
+            runs[name][str(seed)] = record
+            print(f'reused from {args.reuse}: {name} seed {seed}: mIoU '
+                  f'{record["mIoU"]:.2f}', flush=True)
+    tasks = [(name, i, seed) for name in variants
+             for i, seed in enumerate(seeds) if str(seed) not in runs[name]]
+    commit = git_commit()
+
+    def train_one(name: str, i: int, seed: int) -> dict:
+        wd = out / name.replace('+', '_and_') / f'seed{seed}'
+        started = time.time()
+        miou = train_segmenter(variants[name], wd, seed, args.iters, roots,
+                               bundles[name][i], reverse_bundle)
+        log = wd / 'run.log'
+        return dict(mIoU=miou,
+                    per_class=per_class_iou(log.read_text())
+                    if log.exists() else {},
+                    minutes=round((time.time() - started) / 60, 1),
+                    commit=commit, finished=time.strftime('%Y-%m-%d %H:%M'),
+                    **provenance(name, i))
+
+    if args.jobs > 1 and 'OMP_NUM_THREADS' not in os.environ:
+        # Side-by-side trainings share the cores (the training tools read
+        # OMP_NUM_THREADS): 2 jobs x 1 thread did 1.4x the work of 1 x 2
+        # threads on the 2-core development VM.
+        os.environ['OMP_NUM_THREADS'] = str(
+            max(1, (os.cpu_count() or 1) // args.jobs))
+    with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
+        futures = {pool.submit(train_one, *task): task for task in tasks}
+        for done, future in enumerate(
+                concurrent.futures.as_completed(futures), 1):
+            name, _, seed = futures[future]
+            runs[name][str(seed)] = record = future.result()
+            print(f'[{done}/{len(tasks)}] {name:22s} seed {seed}: mIoU '
+                  f'{record["mIoU"]:.2f} ({record["minutes"]:.0f} min; '
+                  f'{(time.time() - t0) / 60:.0f} min in all)', flush=True)
+            # The report grows with every finished run (a long job).
+            so_far, so_far_per_class = collect(runs, seeds)
+            write_report(so_far, seeds, args.iters, counts, out,
+                         so_far_per_class, runs=runs, protocol=protocol)
+    results, per_class = collect(runs, seeds)
     fcn = None
     if 'target-only' in variants and uses_dakpn:
         print('FCN-score: translating the synthetic images offline and '
               'scoring them with the target-only segmenters', flush=True)
         fcn = fcn_scores(out, roots[0], bundles_per_seed[0], seeds)
     md = write_report(results, seeds, args.iters, counts, out, per_class,
-                      fcn)
+                      fcn, runs=runs, protocol=protocol)
     print('\n' + md + f'\nwritten: {out}/downstream.md, .json, .png')
     return 0
 

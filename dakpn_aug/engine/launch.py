@@ -73,7 +73,11 @@ def setup_device(cfg, launcher: str, wrapper: str) -> None:
         return
     cfg.env_cfg = dict(cfg.get('env_cfg', {}), dist_cfg=dict(backend='gloo'))
     world = int(os.environ.get('WORLD_SIZE', '1'))
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+    # OMP_NUM_THREADS, when the user set it, wins (several trainings side
+    # by side: tools/benchmark_downstream.py --jobs).
+    threads = int(os.environ.get('OMP_NUM_THREADS') or 0) or \
+        (os.cpu_count() or 1) // world
+    torch.set_num_threads(max(1, threads))
     if launcher != 'none':
         cfg.model_wrapper_cfg['device_ids'] = None
 
