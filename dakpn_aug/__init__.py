@@ -32,5 +32,7 @@ __all__ = [
 ]
 
 if 'mmengine' in _sys.modules or 'mmseg' in _sys.modules:
-    # Config-driven use (custom_imports): register into mmseg's registries.
+    # Config-driven use (custom_imports): register into mmseg's registries
+    # and the dakpn_aug:: config scope.
+    from . import configs as _configs  # noqa: E402,F401
     from . import mmseg as _mmseg  # noqa: E402,F401

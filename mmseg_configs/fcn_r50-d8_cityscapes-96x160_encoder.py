@@ -3,7 +3,7 @@
 # paper's variant whose encoder has seen labelled target data. mmseg 1.x
 # Runner config:
 #
-#   python tools/train_encoder.py \
+#   python tools/train_segmentor.py \
 #       mmseg_configs/fcn_r50-d8_cityscapes-96x160_encoder.py \
 #       --data-root data/cityscapes
 #   -> work_dirs/fcn_r50-d8_cityscapes-96x160_encoder/encoder.pth

@@ -2,7 +2,7 @@
 # synthetic source) at 96x160, validated on Cityscapes val (the real target)
 # -- paper section 3.3 / 4.1. mmseg 1.x Runner config:
 #
-#   python tools/train_encoder.py \
+#   python tools/train_segmentor.py \
 #       mmseg_configs/fcn_r50-d8_gta5-96x160_encoder.py \
 #       --data-root data/gta5 --val-data-root data/cityscapes
 #   -> work_dirs/fcn_r50-d8_gta5-96x160_encoder/encoder.pth

@@ -1,6 +1,5 @@
 """The downstream benchmark's bookkeeping (the trainings themselves are the
 benchmark, run by ``make benchmark-downstream``, not here)."""
-import importlib.util
 import json
 from pathlib import Path
 
@@ -11,11 +10,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope='module')
 def bench():
-    spec = importlib.util.spec_from_file_location(
-        'benchmark_downstream', ROOT / 'tools' / 'benchmark_downstream.py')
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from dakpn_aug.cli import benchmark_downstream
+    return benchmark_downstream
 
 
 def test_every_variant_config_exists(bench):

@@ -24,7 +24,7 @@ def test_fcn_score_end_to_end(tmp_path):
     make_demo_data(tmp_path / 'd', seed=6, num_source=3, num_real_train=2,
                    num_real_val=1)
     # A (barely) trained real-domain segmenter.
-    res = py('tools/train_encoder.py', CFG, '--work-dir', tmp_path / 'seg',
+    res = py('tools/train_segmentor.py', CFG, '--work-dir', tmp_path / 'seg',
              '--data-root', tmp_path / 'd' / 'cityscapes', '--max-iters', 2)
     assert res.returncode == 0, res.stderr[-2000:]
     tr = DAKPNTranslator.build('fcn_tiny')

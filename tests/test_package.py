@@ -73,3 +73,96 @@ def test_standin_is_inactive_when_extension_exists(monkeypatch):
     import mmcv  # noqa: F401
     assert finder.find_spec('mmcv.ops') is not None
     assert finder.find_spec('mmcv.cnn') is None
+
+
+ROOT = __import__('pathlib').Path(__file__).resolve().parents[1]
+
+
+def test_cli_lists_every_tool_and_old_names_still_work():
+    from dakpn_aug.cli import ALIASES, COMMANDS
+    out = subprocess.run([sys.executable, '-m', 'dakpn_aug', '--help'],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0
+    listed = [line.split()[0] for line in out.stdout.splitlines()
+              if line.startswith('  ')]
+    assert listed == list(COMMANDS)
+    # Every tools/*.py is a thin wrapper of one subcommand's module.
+    wrappers = {p.stem for p in (ROOT / 'tools').glob('*.py')}
+    modules = {module for module, _ in COMMANDS.values()}
+    assert wrappers - {'train_encoder'} == modules
+    for path in (ROOT / 'tools').glob('*.py'):
+        assert 'sys.path' not in path.read_text(), path
+    assert ALIASES == {'train-encoder': 'train-segmentor'}
+    res = subprocess.run([sys.executable, '-m', 'dakpn_aug', 'translat'],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "unknown subcommand 'translat'" in \
+        res.stderr
+    res = subprocess.run([sys.executable, 'tools/train_encoder.py', '--help'],
+                         capture_output=True, text=True, cwd=ROOT,
+                         timeout=120)
+    assert res.returncode == 0 and '--work-dir' in res.stdout
+    assert 'deprecated' in res.stderr
+
+
+def test_config_scope_resolves_the_shipped_configs(tmp_path):
+    (tmp_path / 'mine.py').write_text(
+        "_base_ = ['dakpn_aug::uda/demo/fcn_tiny_demo-self-training.py']\n"
+        "model = dict(methods=[dict(type='EMASelfTraining', alpha=0.9)])\n")
+    out = run_py(f'''
+        import mmengine, dakpn_aug
+        from dakpn_aug.engine.launch import load_config
+        cfg = load_config({str(tmp_path / 'mine.py')!r})
+        print(cfg.model.type, cfg.model.methods[0].alpha)
+        print(load_config('demo/dakpn_demo.py').model.type)
+    ''')
+    assert out.split() == ['UDASegmentor', '0.9', 'DAKPN']
+
+
+@pytest.mark.slow
+def test_wheel_works_from_an_empty_directory(tmp_path):
+    """The wheel alone (installed without the source tree, reusing this
+    environment's dependencies) imports from itself, lists every
+    subcommand and runs ``dakpn-aug demo --fast`` with its packaged configs
+    into a bundle that translates."""
+    wheels, target, work = (tmp_path / n for n in ('wheels', 'site', 'run'))
+    work.mkdir()
+    pip = [sys.executable, '-m', 'pip', '--disable-pip-version-check']
+    for cmd in ([*pip, 'wheel', '--no-build-isolation', '--no-deps', '-q',
+                 '-w', str(wheels), str(ROOT)],
+                [*pip, 'install', '--no-deps', '-q', '--target', str(target)]):
+        if 'install' in cmd:
+            cmd += [str(w) for w in wheels.glob('*.whl')]
+        res = subprocess.run(cmd, capture_output=True, text=True,
+                             timeout=600, cwd=tmp_path)
+        assert res.returncode == 0, res.stderr[-3000:]
+    assert (target / 'dakpn_aug' / '.mim' / 'configs' / 'demo' /
+            'dakpn_demo.py').is_file()
+    assert not (target / 'dakpn_aug' / '.mim' / 'configs').is_symlink()
+    env = dict(__import__('os').environ, PYTHONPATH=str(target))
+    cli = [str(target / 'bin' / 'dakpn-aug')]
+
+    def run(*args):
+        res = subprocess.run([*cli, *args], capture_output=True, text=True,
+                             cwd=work, env=env, timeout=900)
+        assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
+        return res.stdout
+
+    assert 'train-uda' in run('--help')
+    out = run('demo', '--fast', '--out', 'demo')
+    assert 'Done in' in out
+    check = subprocess.run(
+        [sys.executable, '-c', textwrap.dedent('''
+            import dakpn_aug, numpy as np
+            from dakpn_aug import DAKPNTranslator
+            t = DAKPNTranslator.from_checkpoint('demo/dakpn/dakpn_bundle.pth')
+            img = (np.random.default_rng(0).random((64, 96, 3)) * 255
+                   ).astype(np.uint8)
+            out = t(img)
+            print(dakpn_aug.__file__)
+            print(out.shape, out.dtype)
+        ''')], capture_output=True, text=True, cwd=work, env=env,
+        timeout=300)
+    assert check.returncode == 0, check.stderr[-3000:]
+    where, shape = check.stdout.splitlines()
+    assert where.startswith(str(target))  # the wheel, not the clone
+    assert shape == '(64, 96, 3) uint8'

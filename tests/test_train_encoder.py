@@ -1,7 +1,6 @@
-"""tools/train_encoder.py: end to end for a few iterations (encoder.pth that
+"""tools/train_segmentor.py: end to end for a few iterations (encoder.pth that
 SemanticEncoder loads, with the trained weights), --resume, --data-root
 layouts and errors."""
-import importlib.util
 import os
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from dakpn_aug.data.cityscapes_labels import TRAIN_CLASSES
 from dakpn_aug.data.demo import make_demo_data
 
 REPO = Path(__file__).resolve().parents[1]
-TOOL = REPO / 'tools' / 'train_encoder.py'
+TOOL = REPO / 'tools' / 'train_segmentor.py'
 DEMO_CFG = REPO / 'mmseg_configs' / 'demo' / 'encoder_demo.py'
 # Single-process data loading and tiny batches keep each run to seconds.
 FAST = ['train_dataloader.num_workers=0',
@@ -35,10 +34,8 @@ def data(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def tool():
-    spec = importlib.util.spec_from_file_location('train_encoder', TOOL)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from dakpn_aug.cli import train_segmentor
+    return train_segmentor
 
 
 def run(*args, timeout=300):
@@ -168,7 +165,7 @@ def test_bad_dataset_is_a_clean_error(data, tmp_path):
          '--cfg-options', *FAST], cwd=REPO, capture_output=True, text=True,
         timeout=300)
     assert proc.returncode != 0
-    assert 'train_encoder: error: ' in proc.stderr
+    assert 'train_segmentor: error: ' in proc.stderr
     assert f'no images ending in \'.png\' found in ' \
            f'{root / "images"}' in proc.stderr
     assert 'Traceback' not in proc.stderr
@@ -208,6 +205,6 @@ def test_misspelt_config_key_is_one_clear_error(data, tmp_path):
          'model.decode_head.num_clases=3'],
         cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode != 0
-    assert 'train_encoder: error' in proc.stderr
+    assert 'train_segmentor: error' in proc.stderr
     assert 'num_clases' in proc.stderr and 'misspelt' in proc.stderr
     assert 'Traceback' not in proc.stderr

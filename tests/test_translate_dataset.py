@@ -159,12 +159,8 @@ def test_torchrun_launcher_shards_by_rank(setup, tmp_path):
 
 
 def load_tool():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(
-        'translate_dataset_tool', ROOT / 'tools' / 'translate_dataset.py')
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    from dakpn_aug.cli import translate_dataset
+    return translate_dataset
 
 
 def test_full_disk_leaves_nothing_half_written_and_rerun_finishes(

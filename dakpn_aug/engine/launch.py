@@ -1,4 +1,4 @@
-"""What ``tools/train_dakpn.py`` and ``tools/train_encoder.py`` share when
+"""What ``tools/train_dakpn.py`` and ``tools/train_segmentor.py`` share when
 they build an mmengine Runner: config overrides, iteration rescaling, and
 the CPU / DDP-on-CPU setup that mmengine 0.10.7 does not handle."""
 from __future__ import annotations
@@ -11,10 +11,16 @@ import os.path as osp
 def load_config(path: str, cfg_options=None, work_dir=None,
                 launcher: str = 'none'):
     """``Config.fromfile`` + ``--cfg-options`` + work dir (default
-    ``work_dirs/CONFIG_NAME``) + launcher."""
+    ``work_dirs/CONFIG_NAME``) + launcher. ``path`` is a file or one of
+    the shipped configs (``demo/dakpn_demo.py``, ``dakpn_aug::...``)."""
     from mmengine.config import Config, DictAction
-    if not osp.isfile(path):
-        raise SystemExit(f'error: config file not found: {path}')
+
+    from ..configs import config_path, register_scope
+    try:
+        path = str(config_path(path))
+    except FileNotFoundError as e:
+        raise SystemExit(f'error: {e}')
+    register_scope()
     cfg = Config.fromfile(path)
     if cfg_options:
         ns = argparse.Namespace()

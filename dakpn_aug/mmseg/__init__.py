@@ -13,11 +13,22 @@ on mmcv-lite installs) and registers:
 - ``HOOKS``: ``DAKPNVisualizationHook``;
 - ``TRANSFORMS``: ``DAKPNTranslate``.
 """
+import importlib.util as _util
+
 from .. import _mmcv_ops  # noqa: F401  (installed by dakpn_aug/__init__)
+
+if _util.find_spec('mmcv') is None:
+    # mmcv is the user's choice (as in mmseg's own metadata): say which.
+    raise ImportError(
+        'dakpn-aug needs mmcv 2.0-2.1, which is not installed: either '
+        "`pip install 'dakpn-aug[lite]'` (the pure-Python mmcv-lite; "
+        'dakpn-aug stands in for the compiled ops it uses) or a full mmcv '
+        'build matching your torch (`pip install "mmcv>=2.0.0rc4,<2.2.0"`)')
 
 from mmseg.registry import (DATASETS, HOOKS, MODELS,  # noqa: E402
                             OPTIM_WRAPPER_CONSTRUCTORS, TRANSFORMS)
 
+from ..configs import register_scope  # noqa: E402
 from ..data.seg_datasets import (CelebAMaskHQDataset,  # noqa: E402
                                  CityscapesLabelIdsDataset,
                                  FaceSyntheticsDataset, GTA5Dataset,
@@ -41,6 +52,7 @@ def _register(registry, classes) -> None:
             registry.register_module(module=cls, force=True)
 
 
+register_scope()
 _register(MODELS, (KernelPredictionNet, PatchDiscriminator, SemanticEncoder,
                    DAKPN, DAKPNSegDataPreProcessor, UDASegmentor,
                    FusionSegmentor))

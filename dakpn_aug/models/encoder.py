@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 from torch import Tensor
 
+from ..configs import configs_dir
 from ..errors import DAKPNCheckpointError
 
 #: Encoder presets shipped in ``mmseg_configs/encoders``.
@@ -23,11 +24,6 @@ CITYSCAPES_CLASSES = ('road', 'sidewalk', 'building', 'wall', 'fence', 'pole',
                       'traffic light', 'traffic sign', 'vegetation',
                       'terrain', 'sky', 'person', 'rider', 'car', 'truck',
                       'bus', 'train', 'motorcycle', 'bicycle')
-
-
-def configs_dir() -> Path:
-    """The repository's ``mmseg_configs`` folder."""
-    return Path(__file__).resolve().parents[2] / 'mmseg_configs'
 
 
 def load_encoder_config(name_or_path: Union[str, Path]) -> dict:

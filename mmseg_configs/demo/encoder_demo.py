@@ -4,7 +4,7 @@
 # 2-3 minutes.
 #
 #   python tools/make_demo_data.py work_dirs/demo/data
-#   python tools/train_encoder.py mmseg_configs/demo/encoder_demo.py \
+#   python tools/train_segmentor.py mmseg_configs/demo/encoder_demo.py \
 #       --work-dir work_dirs/demo/encoder
 #   -> work_dirs/demo/encoder/encoder.pth (tools/train_dakpn.py
 #      --encoder-checkpoint)
