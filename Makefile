@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 install: $(STAMP)
 
 $(STAMP): requirements/base.txt requirements/test.txt setup.cfg pyproject.toml
-	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python >= 3.10 needed"'
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 needed (the pinned numpy 2.4 needs it)"'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --disable-pip-version-check 'pip>=24,<26'
 	$(PIP) install --quiet --disable-pip-version-check -r requirements/test.txt
