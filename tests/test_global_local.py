@@ -65,7 +65,7 @@ def test_schedule_switches_from_global_to_local(setup):
     model, optim, batch = setup
     model.local_iter.fill_(199)
     log = model.train_step(copy.deepcopy(batch), optim)
-    assert 'loss_discriminator' in log and 'loss_discriminator_aux' in log
+    assert 'loss_discriminator' in log and 'loss_discriminator_d' in log
     assert not any('local' in k for k in log)
     local_before = copy.deepcopy(model.local_discriminator.state_dict())
     log = model.train_step(copy.deepcopy(batch), optim)  # iteration 200

@@ -306,7 +306,8 @@ def test_output_discriminator_is_adaptsegnets():
 def test_adversarial_step_updates_each_side_with_its_own_loss(demo_data):
     cfg = load_cfg('fcn_tiny_demo-adversarial.py', demo_data)
     cfg.model.methods[0].update(weight=1.0, aux_weight=1.0,
-                                base_channels=8)
+                                base_channels=8)  # multi-level
+    cfg.optim_wrapper.discriminator_aux = cfg.optim_wrapper.discriminator
     model, optim, ds = build(cfg)
     batch = batch_of(ds, [0, 1])
     d0 = copy.deepcopy(model.discriminator.state_dict())
@@ -322,6 +323,7 @@ def test_adversarial_step_updates_each_side_with_its_own_loss(demo_data):
 
 def test_adversarial_needs_an_auxiliary_head_for_multi_level(demo_data):
     cfg = load_cfg('fcn_tiny_demo-adversarial.py', demo_data)
+    cfg.model.methods[0].aux_weight = 0.0002
     cfg.model.segmentor.auxiliary_head = None
     with pytest.raises(ValueError, match='auxiliary_head'):
         build(cfg)
@@ -451,6 +453,9 @@ def all_methods_config(tmp_path, switch: int) -> Path:
              max_pixels=256, entropy_weight=0.01),
         dict(type='PixelCycleAssociation', level='logits', max_pixels=256),
     ]
+    # The multi-level variant's second discriminator (the demo config is
+    # single-level).
+    cfg.optim_wrapper.discriminator_aux = cfg.optim_wrapper.discriminator
     path = tmp_path / f'all_methods_switch{switch}.py'
     cfg.dump(str(path))
     return path

@@ -122,20 +122,17 @@ def export_bundle(runner, cfg) -> Path:
 def main(argv=None) -> int:
     args = parse_args(argv)
     import dakpn_aug.mmseg  # noqa: F401  (registers DAKPN & co.)
-    from mmengine.dist import is_main_process
-
-    from dakpn_aug.engine.launch import (finish_distributed,
-                                         init_cpu_distributed,
-                                         train_with_clear_errors)
+    from dakpn_aug.engine.launch import run_training
 
     cfg = build_config(args)
-    init_cpu_distributed(args.launcher)
-    runner = train_with_clear_errors(cfg, 'train_dakpn', 'DA-KPN training')
-    if is_main_process():
+
+    def export(runner, metrics, iteration):
         path = export_bundle(runner, cfg)
         runner.logger.info(f'DA-KPN bundle written to {path}')
         print(f'bundle: {path}')
-    finish_distributed()
+
+    run_training(cfg, args.launcher, 'train_dakpn', 'DA-KPN training',
+                 export)
     return 0
 
 

@@ -211,27 +211,19 @@ def export_encoder(runner, cfg, val_metrics, val_iter) -> Path:
 def main(argv=None) -> int:
     args = parse_args(argv)
     import dakpn_aug.mmseg  # noqa: F401  (registers the datasets & co.)
-    from mmengine.dist import is_main_process
-
-    from dakpn_aug.engine import LastValMetricsHook
-    from dakpn_aug.engine.launch import (finish_distributed,
-                                         init_cpu_distributed,
-                                         train_with_clear_errors)
+    from dakpn_aug.engine.launch import run_training
 
     cfg = build_config(args)
-    init_cpu_distributed(args.launcher)
-    rec = LastValMetricsHook()
-    runner = train_with_clear_errors(cfg, 'train_segmentor',
-                                     'Segmenter training', hooks=[rec])
-    if rec.metrics is None and runner.val_loop is not None:
-        runner.val()  # e.g. resumed from a finished run: score it once
-    if is_main_process():
-        path = export_encoder(runner, cfg, rec.metrics, rec.iteration)
-        miou = (f', mIoU {rec.metrics["mIoU"]:.2f}'
-                if rec.metrics and 'mIoU' in rec.metrics else '')
+
+    def export(runner, metrics, iteration):
+        path = export_encoder(runner, cfg, metrics, iteration)
+        miou = (f', mIoU {metrics["mIoU"]:.2f}'
+                if metrics and 'mIoU' in metrics else '')
         runner.logger.info(f'encoder weights written to {path}')
         print(f'encoder: {path} ({runner.iter} iterations{miou})')
-    finish_distributed()
+
+    run_training(cfg, args.launcher, 'train_segmentor', 'Segmenter training',
+                 export)
     return 0
 
 

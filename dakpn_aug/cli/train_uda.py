@@ -120,30 +120,19 @@ def build_config(args):
 def main(argv=None) -> int:
     args = parse_args(argv)
     import dakpn_aug.mmseg  # noqa: F401  (registers UDASegmentor & co.)
-    from mmengine.dist import is_main_process
-
-    from dakpn_aug.engine import LastValMetricsHook
-    from dakpn_aug.engine.launch import (finish_distributed,
-                                         init_cpu_distributed,
-                                         train_with_clear_errors)
+    from dakpn_aug.engine.launch import run_training
     from dakpn_aug.uda import export_segmentor
 
     cfg = build_config(args)
-    init_cpu_distributed(args.launcher)
-    rec = LastValMetricsHook()
-    runner = train_with_clear_errors(cfg, 'train_uda', 'UDA training',
-                                     hooks=[rec])
-    if rec.metrics is None and runner.val_loop is not None:
-        runner.val()  # e.g. resumed from a finished run: score it once
-    if is_main_process():
+
+    def export(runner, metrics, iteration):
         extra = dict(iterations=int(runner.iter),
                      config=osp.basename(cfg.filename),
                      seed=cfg.randomness.get('seed'))
-        if rec.metrics:
-            extra.update(val_metrics=rec.metrics,
-                         val_iteration=rec.iteration)
-            if 'mIoU' in rec.metrics:
-                extra['mIoU'] = rec.metrics['mIoU']  # percent
+        if metrics:
+            extra.update(val_metrics=metrics, val_iteration=iteration)
+            if 'mIoU' in metrics:
+                extra['mIoU'] = metrics['mIoU']  # percent
         meta = runner.train_dataloader.dataset.metainfo
         ckpt, config = export_segmentor(
             runner.model, cfg, cfg.work_dir,
@@ -155,7 +144,8 @@ def main(argv=None) -> int:
                            'checkpoint))')
         miou = f', mIoU {extra["mIoU"]:.2f}' if 'mIoU' in extra else ''
         print(f'segmentor: {ckpt} ({runner.iter} iterations{miou})')
-    finish_distributed()
+
+    run_training(cfg, args.launcher, 'train_uda', 'UDA training', export)
     return 0
 
 

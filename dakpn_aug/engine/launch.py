@@ -200,3 +200,25 @@ def finish_distributed() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+
+
+def run_training(cfg, launcher: str, tool: str, what: str, export):
+    """The body every training tool shares: start DDP-on-CPU if asked,
+    train ``cfg`` with clear errors, make sure the final model was scored
+    once (a run resumed after it finished trains no step and validates
+    nothing), then ``export(runner, val_metrics, val_iteration)`` on the
+    main process only, and end the process group. Returns what ``export``
+    returned (None on the other ranks)."""
+    from mmengine.dist import is_main_process
+
+    from .hooks import LastValMetricsHook
+    init_cpu_distributed(launcher)
+    rec = LastValMetricsHook()
+    runner = train_with_clear_errors(cfg, tool, what, hooks=[rec])
+    if rec.metrics is None and runner.val_loop is not None:
+        runner.val()
+    result = None
+    if is_main_process():
+        result = export(runner, rec.metrics, rec.iteration)
+    finish_distributed()
+    return result
