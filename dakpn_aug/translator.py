@@ -110,10 +110,14 @@ class DAKPNTranslator(nn.Module):
         class_names: the encoder's classes (metadata, for visualisation).
         blur_mode: ``'fast'`` or ``'exact'``.
 
-    Example:
-        >>> tr = DAKPNTranslator.from_checkpoint('dakpn_bundle.pth')
-        >>> out = tr(image)            # HxWx3 uint8 RGB -> HxWx3 uint8 RGB
-        >>> batch = tr.translate_batch(torch.rand(4, 3, 720, 1280))
+    Example (a trained one: ``DAKPNTranslator.from_checkpoint(
+    'dakpn_bundle.pth')``; ``build`` gives the identity initialisation):
+        >>> tr = DAKPNTranslator.build('fcn_tiny')
+        >>> image = np.zeros((96, 160, 3), np.uint8)
+        >>> tr(image).shape            # HxWx3 uint8 RGB -> HxWx3 uint8 RGB
+        (96, 160, 3)
+        >>> tr.translate_batch(torch.rand(2, 3, 96, 160)).shape
+        torch.Size([2, 3, 96, 160])
     """
 
     def __init__(self,
