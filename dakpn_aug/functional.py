@@ -139,7 +139,7 @@ def identity_params(batch: int = 1,
         torch.Size([2, 12, 4, 5])
     """
     p = torch.zeros(batch, NUM_PARAMS, *size, device=device, dtype=dtype)
-    p[:, 0:3] = 1.0
+    p[:, PARAM_SLICES['weight']] = 1.0
     return p
 
 

@@ -73,6 +73,9 @@ import torch.nn.functional as F
 from .. import functional as DF
 from . import subcommand
 
+#: The parameter groups by name (one place: functional.PARAM_SLICES).
+SIGMA, NOISE = DF.PARAM_SLICES['sigma'], DF.PARAM_SLICES['noise']
+
 # Import-time noise of mmcv-lite / mmengine / mmseg; not about the benchmark.
 for _msg in (r'Fail to import ``MultiScaleDeformableAttention',
              r'pkg_resources is deprecated', r'``build_loss`` would be',
@@ -298,21 +301,21 @@ def make_params(case: str, device: str, seed: int = 0) -> torch.Tensor:
     p[:, 1:3] = 1.0 + 0.15 * u[:, 1:3] - 0.05  # w_s, w_v: mild change
     p[:, 3] = 0.01 * u[:, 3]  # b_h
     p[:, 4:6] = 0.05 * u[:, 4:6]  # b_s, b_v
-    s01 = (u[:, 6:9] + 1.0) / 2.0  # smooth, spans [0, 1] per channel
+    s01 = (u[:, SIGMA] + 1.0) / 2.0  # smooth, spans [0, 1] per channel
     if case == 'typical':
-        p[:, 6:9] = 2.0 * s01
+        p[:, SIGMA] = 2.0 * s01
     else:
-        p[:, 6:9] = DF.SIGMA_MAX * rank_uniform(s01)
-    p[:, 9:12] = 0.05 + 0.02 * u[:, 9:12]  # noise scale in [0.03, 0.07]
+        p[:, SIGMA] = DF.SIGMA_MAX * rank_uniform(s01)
+    p[:, NOISE] = 0.05 + 0.02 * u[:, NOISE]  # noise scale in [0.03, 0.07]
     return p.to(device)
 
 
 def param_summary(params: torch.Tensor) -> Dict:
-    sig = params[:, 6:9]
+    sig = params[:, SIGMA]
     return dict(sigma_min=round(float(sig.min()), 3),
                 sigma_max=round(float(sig.max()), 3),
                 sigma_mean=round(float(sig.mean()), 3),
-                noise_mean=round(float(params[:, 9:12].mean()), 4))
+                noise_mean=round(float(params[:, NOISE].mean()), 4))
 
 
 # --------------------------------------------------------------- encoder
@@ -398,7 +401,7 @@ def run_naive(device: str, repeats: int, warmup: int, sizes,
             full = DF.upsample_params(make_params(case, device),
                                       GOAL_TIME_SIZE,
                                       crop=(top, left, ch, cw))
-            sigma = full[:, 6:9]
+            sigma = full[:, SIGMA]
             naive = naive_local_blur(img, sigma)
             exact = DF.local_gaussian_blur(img, sigma, mode='exact')
             fast = DF.local_gaussian_blur(img, sigma, mode='fast')
