@@ -19,6 +19,7 @@ from torch import Tensor
 
 from . import functional as DF
 from .errors import DAKPNCheckpointError
+from .fileio import write_atomic
 from .image import check_unit_range, image_to_tensor, tensor_to_image
 from .version import __version__
 
@@ -282,16 +283,11 @@ class DAKPNTranslator(nn.Module):
             'kpn': {k: v.detach().cpu()
                     for k, v in self.kpn.state_dict().items()},
         }
-        tmp = path.with_name(path.name + '.tmp')
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(bundle, tmp)
-            tmp.replace(path)
+            write_atomic(path, lambda tmp: torch.save(bundle, tmp))
         except (OSError, RuntimeError) as e:
-            # A full disk or read-only folder: one clear error, no *.tmp
-            # left behind, an older bundle at ``path`` untouched.
-            if tmp.exists():
-                tmp.unlink()
+            # A full disk or read-only folder: one clear error, no temporary
+            # file left behind, an older bundle at ``path`` untouched.
             raise OSError(f'cannot write DA-KPN bundle {path}: '
                           f'{str(e).splitlines()[0][:300]}') from None
         return path

@@ -352,4 +352,4 @@ def test_save_on_a_full_disk_is_one_clear_error(translator, tmp_path,
                        'space left'):
         translator.save(good)
     assert good.read_bytes() == before  # the old bundle is untouched
-    assert not list(tmp_path.glob('*.tmp'))
+    assert [p.name for p in tmp_path.iterdir()] == ['b.pth']  # no temp file

@@ -51,6 +51,7 @@ from pathlib import Path
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 import dakpn_aug  # noqa: E402,F401  (mmcv.ops stand-in before mmseg)
+from dakpn_aug.fileio import write_atomic  # noqa: E402
 
 GTA5_TYPES = ('GTA5Dataset', )
 CITYSCAPES_TYPES = ('CityscapesLabelIdsDataset', 'CityscapesDataset')
@@ -202,9 +203,8 @@ def export_encoder(runner, cfg, val_metrics, val_iter) -> Path:
         if 'mIoU' in metrics:
             meta['mIoU'] = metrics['mIoU']  # percent, mmseg's IoUMetric
     path = Path(cfg.work_dir) / 'encoder.pth'
-    tmp = path.with_suffix('.pth.tmp')
-    torch.save(dict(state_dict=state, meta=_jsonable(meta)), tmp)
-    os.replace(tmp, path)
+    write_atomic(path, lambda tmp: torch.save(
+        dict(state_dict=state, meta=_jsonable(meta)), tmp))
     return path
 
 

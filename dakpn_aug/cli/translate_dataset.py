@@ -58,6 +58,7 @@ import numpy as np
 
 from dakpn_aug.data.sources import IMAGE_SUFFIXES, detect_layout
 from dakpn_aug.errors import DAKPNInputError
+from dakpn_aug.fileio import write_atomic
 from dakpn_aug.image import batch_to_tensor, tensor_to_batch
 
 STATE_DIR = '.dakpn_translate'
@@ -96,18 +97,6 @@ def find_files(src: Path) -> Tuple[List[Path], List[Path], str]:
     images = walk(img_dir)
     labels = walk(lbl_dir) if lbl_dir and (src / lbl_dir).is_dir() else []
     return images, labels, layout
-
-
-def write_atomic(path: Path, write) -> None:
-    """Write via a hidden temp file in the same folder, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f'.{path.stem}.{os.getpid()}.tmp{path.suffix}')
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def write_bytes_synced(path: Path, data: bytes) -> None:

@@ -10,6 +10,7 @@ from typing import Optional, Tuple, Union
 import torch
 from mmengine.config import Config
 
+from ..fileio import write_atomic
 from ..models.utils import unwrap
 
 
@@ -51,7 +52,6 @@ def export_segmentor(model, cfg, out_dir: Union[str, Path],
                 exported_from='dakpn_aug UDASegmentor')
     meta.update(extra_meta or {})
     ckpt_path = out_dir / 'segmentor.pth'
-    tmp = ckpt_path.with_suffix('.pth.tmp')
-    torch.save(dict(meta=meta, state_dict=state), tmp)
-    tmp.replace(ckpt_path)
+    write_atomic(ckpt_path, lambda tmp: torch.save(
+        dict(meta=meta, state_dict=state), tmp))
     return ckpt_path, config_path

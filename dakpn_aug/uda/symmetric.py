@@ -23,7 +23,6 @@ of the image, as in training).
 from __future__ import annotations
 
 import copy
-import os
 from pathlib import Path
 from typing import List, Tuple
 
@@ -36,6 +35,7 @@ from torch import Tensor, nn
 
 from ..batch_translate import translate_raw_batch
 from ..errors import DAKPNInputError
+from ..fileio import write_atomic
 from ..runtime import get_translator
 
 
@@ -158,12 +158,12 @@ def write_pseudo_labels(fusion: FusionSegmentor, dataset, out_root,
                           dataset.seg_map_suffix)
         (pa, _), (pb, _) = fusion.member_probs(pseudo_collate([sample]))
         labels, conf = consistency_pseudo_labels(pa, pb, threshold)
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dst.with_name(dst.name + '.tmp.png')
-        if not cv2.imwrite(str(tmp), labels[0].cpu().numpy().astype(
-                np.uint8)):
-            raise OSError(f'could not write {tmp}')
-        os.replace(tmp, dst)
+        label = labels[0].cpu().numpy().astype(np.uint8)
+
+        def write_png(tmp, label=label):
+            if not cv2.imwrite(str(tmp), label):
+                raise OSError(f'could not write {tmp}')
+        write_atomic(dst, write_png)
         labelled += float((labels != 255).float().mean())
         conf_sum += float(conf.mean())
         if progress is not None:
