@@ -151,14 +151,14 @@ class DAKPNTranslator(nn.Module):
               device: Union[str, torch.device] = 'cpu') -> 'DAKPNTranslator':
         """An identity-initialised translator around an mmseg encoder."""
         from .models import KernelPredictionNet, SemanticEncoder
-        from .models.encoder import CITYSCAPES_CLASSES
+        from .data.cityscapes_labels import TRAIN_CLASSES
         enc = SemanticEncoder(encoder, checkpoint=encoder_checkpoint,
                               input_size=input_size)
         kpn_cfg = dict(kpn_cfg or {})
         kpn_cfg.setdefault('num_classes', enc.num_classes)
         kpn = KernelPredictionNet(**kpn_cfg)
         if class_names is None and enc.num_classes == 19:
-            class_names = CITYSCAPES_CLASSES
+            class_names = TRAIN_CLASSES
         return cls(enc, kpn, noise=noise,
                    class_names=class_names).to(device)
 

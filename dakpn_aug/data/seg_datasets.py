@@ -57,6 +57,7 @@ from mmseg.datasets import BaseSegDataset, CityscapesDataset
 from mmseg.registry import TRANSFORMS
 
 from ..errors import DAKPNInputError
+from .sources import check_dir as _check_dir
 from .cityscapes_labels import (IGNORE_INDEX, TRAIN_CLASSES, TRAIN_PALETTE,
                                 label_ids_to_train_ids)
 from .face_labels import (CELEBAMASK_HQ_LUT, FACE_CLASSES, FACE_PALETTE,
@@ -186,13 +187,6 @@ def _insert_mapping(node) -> int:
 # --------------------------------------------------------------------------
 def _natural_key(s: str):
     return [int(t) if t.isdigit() else t for t in re.split(r'(\d+)', s)]
-
-
-def _check_dir(path: Path, what: str) -> None:
-    if not path.exists():
-        raise DAKPNInputError(f'{what} folder does not exist: {path}')
-    if not path.is_dir():
-        raise DAKPNInputError(f'{what} is not a folder: {path}')
 
 
 def _scan(folder: Path, suffix: str, recursive: bool,

@@ -42,7 +42,8 @@ def detect_layout(root: Union[str, Path]) -> str:
     return 'folder'
 
 
-def _check_dir(path: Path, what: str) -> None:
+def check_dir(path: Path, what: str) -> None:
+    """One clear error for a dataset folder that is missing or a file."""
     if not path.exists():
         raise DAKPNInputError(f'{what} folder does not exist: {path}')
     if not path.is_dir():
@@ -54,19 +55,19 @@ def list_images(root: Union[str, Path],
                 split: Optional[str] = 'train') -> List[Path]:
     """Sorted image files of a dataset root in one of :data:`LAYOUTS`."""
     root = Path(root)
-    _check_dir(root, 'dataset')
+    check_dir(root, 'dataset')
     if layout not in LAYOUTS:
         raise ValueError(f'layout must be one of {LAYOUTS}, got {layout!r}')
     if layout == 'auto':
         layout = detect_layout(root)
     if layout == 'gta5':
         folder = root / 'images'
-        _check_dir(folder, 'GTA5 images')
+        check_dir(folder, 'GTA5 images')
         files = [p for p in folder.iterdir()
                  if p.suffix.lower() in IMAGE_SUFFIXES]
     elif layout == 'cityscapes':
         folder = root / 'leftImg8bit' / split if split else root / 'leftImg8bit'
-        _check_dir(folder, f'Cityscapes leftImg8bit/{split or ""}')
+        check_dir(folder, f'Cityscapes leftImg8bit/{split or ""}')
         files = list(folder.rglob('*_leftImg8bit.png'))
     elif layout == 'facesynthetics':
         folder = root
@@ -74,7 +75,7 @@ def list_images(root: Union[str, Path],
                  if not p.stem.endswith('_seg')]
     elif layout == 'celebamask_hq':
         folder = root / 'CelebA-HQ-img'
-        _check_dir(folder, 'CelebAMask-HQ CelebA-HQ-img')
+        check_dir(folder, 'CelebAMask-HQ CelebA-HQ-img')
         files = [p for p in folder.iterdir()
                  if p.suffix.lower() in IMAGE_SUFFIXES]
     else:
@@ -146,7 +147,7 @@ def match_labels(images: Sequence[Path],
             (naming the first few), or two labels claim the same frame.
     """
     root = Path(label_root)
-    _check_dir(root, 'label')
+    check_dir(root, 'label')
     table: dict = {}
     for p in root.rglob('*.png'):
         if p.stem.endswith(('_color', '_instanceIds', '_labelTrainIds')):

@@ -20,12 +20,6 @@ ENCODER_PRESETS = {
     'fcn_tiny': 'fcn_tiny_96x160.py',
 }
 
-CITYSCAPES_CLASSES = ('road', 'sidewalk', 'building', 'wall', 'fence', 'pole',
-                      'traffic light', 'traffic sign', 'vegetation',
-                      'terrain', 'sky', 'person', 'rider', 'car', 'truck',
-                      'bus', 'train', 'motorcycle', 'bicycle')
-
-
 def load_encoder_config(name_or_path: Union[str, Path]) -> dict:
     """Return the segmentor ``model`` dict of an mmseg config file.
 
