@@ -22,7 +22,8 @@ from .errors import DAKPNCheckpointError, DAKPNInputError  # noqa: E402
 from .functional import (identity_params, local_gaussian_blur,  # noqa: E402
                          make_noise, rgb_to_hsv, hsv_to_rgb, translate,
                          upsample_params)
-from .translator import DAKPNTranslator, NoisePolicy  # noqa: E402
+from .noise import NoisePolicy  # noqa: E402
+from .translator import DAKPNTranslator  # noqa: E402
 
 __all__ = [
     '__version__', 'DAKPNCheckpointError', 'DAKPNInputError',

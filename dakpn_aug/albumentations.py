@@ -18,11 +18,11 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
-import torch
 from albumentations.core.transforms_interface import ImageOnlyTransform
 from pydantic import Field
 
 from .image import batch_to_tensor, tensor_to_batch
+from .noise import seeded_generator
 from .runtime import get_translator
 
 
@@ -76,8 +76,7 @@ class DAKPN(ImageOnlyTransform):
         tr = self._translator()
         gen = None
         if self.noise == 'seeded':
-            gen = torch.Generator()
-            gen.manual_seed(noise_seed)
+            gen = seeded_generator(noise_seed)
         out = tr.translate_batch(t.to(tr.device), generator=gen)
         return tensor_to_batch(out, dtype)
 

@@ -38,11 +38,15 @@ brightens the image by ``0.32 * n`` besides adding noise.
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+# The noise field lives in noise.py (one place); re-exported here because
+# Eq. 1's users find it next to translate().
+from .noise import NOISE_DISTRIBUTIONS, make_noise  # noqa: F401
 
 __all__ = [
     'NUM_PARAMS', 'PARAM_NAMES', 'PARAM_SLICES', 'COLOR_SPACES',
@@ -60,7 +64,6 @@ PARAM_NAMES = ('w_h', 'w_s', 'w_v', 'b_h', 'b_s', 'b_v', 'sigma_r',
 PARAM_SLICES = dict(weight=slice(0, 3), bias=slice(3, 6), sigma=slice(6, 9),
                     noise=slice(9, 12))
 COLOR_SPACES = ('ycbcr', 'hsv')
-NOISE_DISTRIBUTIONS = ('gaussian', 'clamped')
 #: The paper's blur support: a 25x25 kernel.
 KERNEL_SIZE = 25
 #: Pixels a crop must extend beyond its region of interest so that
@@ -525,39 +528,6 @@ def upsample_params(params: Tensor,
     rows = torch.lerp(r0, params.index_select(2, y1), fy.view(-1, 1))
     c0 = rows.index_select(3, x0)
     return torch.lerp(c0, rows.index_select(3, x1), fx)
-
-
-def make_noise(shape: Sequence[int],
-               seed: Optional[int] = None,
-               generator: Optional[torch.Generator] = None,
-               device=None,
-               dtype=torch.float32,
-               distribution: str = 'gaussian') -> Tensor:
-    """The noise field N: standard normal samples (``'gaussian'``, zero
-    mean) or, as the paper writes it, standard normal samples clamped to
-    [0, 1] (``'clamped'``, mean 0.32: it brightens).
-
-    Drawn on the CPU from ``seed`` (or a CPU ``generator``) and then moved,
-    so the same seed gives the same field on every device; a ``generator``
-    on another device (``torch.Generator('cuda')``) draws on that device,
-    with no host-to-device copy (a different sequence than the CPU's).
-
-    Example:
-        >>> torch.equal(make_noise((1, 3, 4, 4), seed=0),
-        ...             make_noise((1, 3, 4, 4), seed=0))
-        True
-    """
-    if distribution not in NOISE_DISTRIBUTIONS:
-        raise ValueError(f'noise distribution must be one of '
-                         f'{NOISE_DISTRIBUTIONS}, got {distribution!r}')
-    if generator is None:
-        generator = torch.Generator()
-        generator.manual_seed(0 if seed is None else int(seed))
-    n = torch.randn(tuple(shape), generator=generator, dtype=torch.float32,
-                    device=generator.device)
-    if distribution == 'clamped':
-        n.clamp_(0.0, 1.0)
-    return n.to(device=device, dtype=dtype)
 
 
 def translate(img: Tensor,

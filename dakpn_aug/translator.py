@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 import time
 import zipfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -21,59 +21,14 @@ from . import functional as DF
 from .errors import DAKPNCheckpointError
 from .fileio import write_atomic
 from .image import check_unit_range, image_to_tensor, tensor_to_image
+from .noise import (NOISE_MODES, FixedNoiseCache, NoisePolicy,  # noqa: F401
+                    seeded_generator)
 from .version import __version__
 
 BUNDLE_FORMAT = 'dakpn-bundle'
 #: 2: the KPN's colour space and the noise distribution are stored; version
 #: 1 bundles predate both and load with the paper's ('hsv', 'clamped').
 BUNDLE_VERSION = 2
-NOISE_MODES = ('fixed', 'fresh', 'none')
-
-
-@dataclass
-class NoisePolicy:
-    """Where the noise field N of Eq. 1 comes from.
-
-    - ``'fixed'`` (paper): one field per image size, generated from ``seed``;
-      every image of that size gets the same field.
-    - ``'fresh'``: a new field per call, drawn from a generator seeded with
-      ``seed`` (same seed, same sequence of outputs) or from the generator
-      passed to the call.
-    - ``'none'``: no noise term.
-
-    ``distribution`` is the law of N (``functional.make_noise``):
-    ``'gaussian'`` (zero mean, the default) or the paper's ``'clamped'``.
-    """
-    mode: str = 'fixed'
-    seed: int = 0
-    distribution: str = 'gaussian'
-
-    def __post_init__(self):
-        if self.mode not in NOISE_MODES:
-            raise ValueError(f'noise mode must be one of {NOISE_MODES}, got '
-                             f'{self.mode!r}')
-        if self.distribution not in DF.NOISE_DISTRIBUTIONS:
-            raise ValueError('noise distribution must be one of '
-                             f'{DF.NOISE_DISTRIBUTIONS}, got '
-                             f'{self.distribution!r}')
-        self.seed = int(self.seed)
-
-    def make(self, shape, seed=None, generator=None, device=None):
-        """A field of this policy's distribution (see ``make_noise``)."""
-        return DF.make_noise(shape, seed=seed, generator=generator,
-                             device=device, distribution=self.distribution)
-
-    @classmethod
-    def coerce(cls, value) -> 'NoisePolicy':
-        if isinstance(value, NoisePolicy):
-            return value
-        if isinstance(value, str):
-            return cls(mode=value)
-        if isinstance(value, dict):
-            return cls(**value)
-        if value is None:
-            return cls(mode='none')
-        raise TypeError(f'cannot make a NoisePolicy from {value!r}')
 
 
 def _check_metadata(path, meta: dict) -> None:
@@ -130,13 +85,23 @@ class DAKPNTranslator(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.kpn = kpn
-        self.noise = NoisePolicy.coerce(noise)
+        self.noise = noise  # the policy, its fixed fields and generator
         self.class_names = tuple(class_names) if class_names else None
         self.blur_mode = blur_mode
-        self._fixed_noise: Dict[Tuple, Tensor] = {}
-        self._generator = torch.Generator()
-        self._generator.manual_seed(self.noise.seed)
         self.eval()
+
+    @property
+    def noise(self) -> NoisePolicy:
+        """The noise policy (``dakpn_aug.noise``); setting it (a policy, a
+        mode string or a dict) also resets its fixed fields and generator."""
+        return self._noise
+
+    @noise.setter
+    def noise(self, value) -> None:
+        policy = NoisePolicy.coerce(value)
+        self.__dict__['_noise'] = policy
+        self.__dict__['_fixed_noise'] = FixedNoiseCache(policy)
+        self.__dict__['_generator'] = seeded_generator(policy.seed)
 
     # ----------------------------------------------------------- building
 
@@ -184,13 +149,7 @@ class DAKPNTranslator(nn.Module):
         if self.noise.mode == 'none':
             return None
         if self.noise.mode == 'fixed' and generator is None:
-            key = (h, w, str(device))
-            if key not in self._fixed_noise:
-                if len(self._fixed_noise) > 8:  # bound the cache
-                    self._fixed_noise.clear()
-                self._fixed_noise[key] = self.noise.make(
-                    (1, 3, h, w), seed=self.noise.seed, device=device)
-            return self._fixed_noise[key]
+            return self._fixed_noise.get(h, w, device)
         gen = self._generator if generator is None else generator
         return self.noise.make((b, 3, h, w), generator=gen, device=device)
 

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 from mmseg.models.data_preprocessor import SegDataPreProcessor
 
+from ..noise import seeded_generator
 from ..runtime import get_translator
 from ..batch_translate import translate_raw_batch
 
@@ -66,9 +67,7 @@ class DAKPNSegDataPreProcessor(SegDataPreProcessor):
         if self.seed is None:
             return None
         if self._generator is None:
-            g = torch.Generator()
-            g.manual_seed(int(self.seed))
-            self.__dict__['_generator'] = g
+            self.__dict__['_generator'] = seeded_generator(self.seed)
         return self._generator
 
     def _selected(self, samples) -> List[bool]:

@@ -8,6 +8,7 @@ import torch
 from mmcv.transforms import BaseTransform
 
 from ..errors import DAKPNInputError
+from ..noise import seeded_generator
 from ..runtime import get_translator
 
 
@@ -63,8 +64,7 @@ class DAKPNTranslate(BaseTransform):
         if self.seed is None:
             return None
         if self._generator is None:
-            self._generator = torch.Generator()
-            self._generator.manual_seed(int(self.seed))
+            self._generator = seeded_generator(self.seed)
         return self._generator
 
     def transform(self, results: dict) -> dict:

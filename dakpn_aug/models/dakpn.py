@@ -23,7 +23,7 @@ backward through a gradient-reversal layer updates both networks.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Dict, Optional, Sequence, Tuple, Union
+from typing import Dict, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -32,7 +32,8 @@ from mmengine.optim import OptimWrapperDict
 from torch import Tensor
 
 from .. import functional as DF
-from ..translator import DAKPNTranslator, NoisePolicy
+from ..noise import FixedNoiseCache, NoisePolicy, seeded_generator
+from ..translator import DAKPNTranslator
 from .discriminator import PatchDiscriminator
 from .encoder import SemanticEncoder
 from .kpn import KernelPredictionNet
@@ -135,7 +136,7 @@ class DAKPN(BaseModel):
         self.class_names = tuple(class_names) if class_names else None
         self.feature_cache_size = int(feature_cache_size)
         self._feature_cache: 'OrderedDict[int, Tensor]' = OrderedDict()
-        self._noise_cache: Dict[Tuple, Tensor] = {}
+        self._noise_cache = FixedNoiseCache(self.noise_policy)
         # Fresh training noise is drawn from (seed, this counter): saved
         # with the model, so resuming replays the same noise.
         self.register_buffer('noise_draws', torch.zeros((), dtype=torch.long))
@@ -189,15 +190,7 @@ class DAKPN(BaseModel):
 
     def fixed_noise(self, h: int, w: int, device) -> Optional[Tensor]:
         """The policy's noise field for an (h, w) image, (1, 3, h, w)."""
-        if self.noise_policy.mode == 'none':
-            return None
-        key = (h, w, str(device))
-        if key not in self._noise_cache:
-            if len(self._noise_cache) > 16:
-                self._noise_cache.clear()
-            self._noise_cache[key] = self.noise_policy.make(
-                (1, 3, h, w), seed=self.noise_policy.seed, device=device)
-        return self._noise_cache[key]
+        return self._noise_cache.get(h, w, device)
 
     def _patch_noise(self, boxes: Tensor, full_sizes: Tensor, shape,
                      device) -> Optional[Tensor]:
@@ -222,12 +215,10 @@ class DAKPN(BaseModel):
         policy's seed and a draw counter that is part of the model's state
         (so a resumed run draws exactly the noise an uninterrupted run
         would)."""
-        gen = torch.Generator()
         draw = int(self.noise_draws)
-        gen.manual_seed((self.noise_policy.seed * 1_000_003 + draw)
-                        % (2**63 - 1))
         self.noise_draws += 1
-        return gen
+        return seeded_generator((self.noise_policy.seed * 1_000_003 + draw)
+                                % (2**63 - 1))
 
     def translate_patches(self, params: Tensor, source_patch: Tensor,
                           boxes: Tensor, full_sizes: Tensor) -> Tensor:
