@@ -275,8 +275,9 @@ def measure_folder(folder, max_images: Optional[int] = None,
                    labels=None) -> Tuple[dict, Optional[dict]]:
     """Whole-image statistics of every image below ``folder`` and, with a
     label folder, per-class statistics (labels matched to images by name,
-    see ``data.sources.match_labels``)."""
-    from .data.sources import list_images, match_labels, read_label, read_rgb
+    see ``data.layouts.match_labels``)."""
+    from .data.layouts import list_images, match_labels
+    from .data.readers import read_label, read_rgb
     files = list_images(folder, layout='folder')
     if max_images is not None:
         if max_images < 1:

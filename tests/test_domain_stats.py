@@ -11,7 +11,7 @@ import pytest
 
 from dakpn_aug import DAKPNInputError
 from dakpn_aug.data.demo import make_demo_data
-from dakpn_aug.data.sources import list_images, match_labels
+from dakpn_aug.data.layouts import list_images, match_labels
 from dakpn_aug.domain_stats import (class_gap_closed, class_stats,
                                     class_swatches, domain_gap, gap_closed,
                                     ycbcr)

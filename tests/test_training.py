@@ -56,7 +56,7 @@ def test_unpaired_sample_layout_and_box(demo_data):
     t, l, h, w = s['box'].tolist()
     assert (h, w) == (24 + 2 * m, 40 + 2 * m)
     # The patch is exactly that window of the replicate-padded source.
-    from dakpn_aug.data.sources import read_rgb
+    from dakpn_aug.data.readers import read_rgb
     src = read_rgb(ds.source_files[s['index']])
     padded = np.pad(src, ((m, m), (m, m), (0, 0)), mode='edge')
     expect = padded[t + m:t + m + h, l + m:l + m + w]
@@ -226,7 +226,7 @@ def test_patch_translation_equals_whole_image_translation(demo_data,
         model.kpn.conv.bias.copy_(torch.tensor(
             [0, -.3, -.2, 0, 0, -.05, 1.5, 1.5, 1.5, .05, .05, .05]))
     ds = dataset(demo_data)
-    from dakpn_aug.data.sources import read_rgb
+    from dakpn_aug.data.readers import read_rgb
     for i in (0, 3, 11):
         s = ds[i]
         src = torch.from_numpy(read_rgb(ds.source_files[s['index']])).permute(

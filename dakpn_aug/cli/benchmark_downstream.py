@@ -533,7 +533,7 @@ def main(argv=None) -> int:
         data = benchmark_data(out, args.data_seed, counts)
         roots = (data / 'gta5', data / 'cityscapes')
     if args.data is not None or args.source_root:
-        from dakpn_aug.data.sources import list_images
+        from dakpn_aug.data.layouts import list_images
         try:
             counts = dict(
                 num_source=len(list_images(roots[0], 'auto')),

@@ -52,7 +52,8 @@ import numpy as np
 
 from dakpn_aug.data.cameras import CAMERA_ZOO
 from dakpn_aug.data.demo import make_demo_data
-from dakpn_aug.data.sources import list_images, read_rgb
+from dakpn_aug.data.layouts import list_images
+from dakpn_aug.data.readers import read_rgb
 from dakpn_aug.domain_stats import (STATS, class_name, class_swatches,
                                     domain_gap, format_pct)
 from dakpn_aug.peers import PEERS, make_peer

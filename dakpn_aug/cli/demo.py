@@ -36,8 +36,8 @@ from dakpn_aug import DAKPNTranslator  # noqa: E402
 from dakpn_aug.data.cityscapes_labels import (TRAIN_PALETTE,  # noqa: E402
                                               label_ids_to_train_ids)
 from dakpn_aug.data.demo import make_demo_data  # noqa: E402
-from dakpn_aug.data.sources import (list_images, read_label,  # noqa: E402
-                                    read_rgb)
+from dakpn_aug.data.layouts import list_images  # noqa: E402
+from dakpn_aug.data.readers import read_label, read_rgb  # noqa: E402
 from dakpn_aug.domain_stats import (domain_gap, format_pct,  # noqa: E402
                                     write_report)
 from dakpn_aug.visualize import (caption, grid,  # noqa: E402

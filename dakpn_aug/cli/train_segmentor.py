@@ -52,9 +52,10 @@ os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 import dakpn_aug  # noqa: E402,F401  (mmcv.ops stand-in before mmseg)
 from dakpn_aug.fileio import write_atomic  # noqa: E402
+from dakpn_aug.data.layouts import (DATASET_TYPES, dataset_config,  # noqa: E402
+                                    dataset_layout, labelled_layout)
+from dakpn_aug.errors import DAKPNInputError  # noqa: E402
 
-GTA5_TYPES = ('GTA5Dataset', )
-CITYSCAPES_TYPES = ('CityscapesLabelIdsDataset', 'CityscapesDataset')
 
 
 def parse_args(argv=None):
@@ -80,29 +81,14 @@ def _fail(msg: str) -> None:
 # --------------------------------------------------------------------------
 def detect_layout(root: str) -> str:
     """'gta5' or 'cityscapes' (clear error for anything else)."""
-    if not osp.exists(root):
-        _fail(f'data root does not exist: {root}')
-    if not osp.isdir(root):
-        _fail(f'data root is not a folder: {root}')
-    if osp.isdir(osp.join(root, 'images')) and osp.isdir(
-            osp.join(root, 'labels')):
-        return 'gta5'
-    if osp.isdir(osp.join(root, 'leftImg8bit')) and osp.isdir(
-            osp.join(root, 'gtFine')):
-        return 'cityscapes'
-    _fail(f'{root} is neither a GTA5-layout folder (images/, labels/) nor a '
-          'Cityscapes-layout folder (leftImg8bit/SPLIT/, gtFine/SPLIT/)')
+    try:
+        return labelled_layout(root)
+    except DAKPNInputError as e:
+        _fail(str(e))
 
 
 def _layout_of(ds) -> str:
-    t = ds.get('type')
-    t = t if isinstance(t, str) else getattr(t, '__name__', str(t))
-    t = t.split('.')[-1]
-    if t in GTA5_TYPES:
-        return 'gta5'
-    if t in CITYSCAPES_TYPES:
-        return 'cityscapes'
-    return t
+    return dataset_layout(ds) or ds.get('type')
 
 
 def point_dataset(ds, root: str, layout: str, split: str):
@@ -114,15 +100,10 @@ def point_dataset(ds, root: str, layout: str, split: str):
         ds.data_root = root
         if layout == 'cityscapes':
             # Reads labelTrainIds or, if absent, labelIds.
-            ds.type = 'CityscapesLabelIdsDataset'
+            ds.type = DATASET_TYPES['cityscapes'][0]
         return ds
-    new = ConfigDict(type='GTA5Dataset', data_root=root,
-                     pipeline=ds.get('pipeline', []))
-    if layout == 'cityscapes':
-        new.update(type='CityscapesLabelIdsDataset',
-                   data_prefix=dict(img_path=f'leftImg8bit/{split}',
-                                    seg_map_path=f'gtFine/{split}'))
-    return new
+    return ConfigDict(dataset_config(layout, root, split,
+                                     ds.get('pipeline', [])))
 
 
 def set_data_roots(cfg, data_root, val_data_root) -> None:

@@ -56,17 +56,13 @@ from typing import Dict, List, Tuple
 import cv2
 import numpy as np
 
-from dakpn_aug.data.sources import IMAGE_SUFFIXES, detect_layout
+from dakpn_aug.data.layouts import (IMAGE_SUFFIXES, LAYOUT_DIRS,
+                                    detect_layout)
 from dakpn_aug.errors import DAKPNInputError
 from dakpn_aug.fileio import write_atomic
 from dakpn_aug.image import batch_to_tensor, tensor_to_batch
 
 STATE_DIR = '.dakpn_translate'
-
-LAYOUT_DIRS = {  # layout -> (image folder, label folder)
-    'gta5': ('images', 'labels'),
-    'cityscapes': ('leftImg8bit', 'gtFine'),
-}
 
 
 def fail(msg: str) -> None:

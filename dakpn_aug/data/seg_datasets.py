@@ -57,7 +57,7 @@ from mmseg.datasets import BaseSegDataset, CityscapesDataset
 from mmseg.registry import TRANSFORMS
 
 from ..errors import DAKPNInputError
-from .sources import check_dir as _check_dir
+from .layouts import check_dir as _check_dir
 from .cityscapes_labels import (IGNORE_INDEX, TRAIN_CLASSES, TRAIN_PALETTE,
                                 label_ids_to_train_ids)
 from .face_labels import (CELEBAMASK_HQ_LUT, FACE_CLASSES, FACE_PALETTE,

@@ -24,7 +24,8 @@ from torch.utils.data import Dataset
 
 from ..errors import DAKPNInputError
 from ..functional import BLUR_MARGIN
-from .sources import list_images, read_rgb
+from .layouts import list_images
+from .readers import read_rgb
 
 
 def _to_tensor(img: np.ndarray) -> torch.Tensor:

@@ -180,7 +180,7 @@ class PeerTranslate(BaseTransform):
              reference_root='data/cityscapes', reference_split='train')
 
     Reference images: the real images under ``reference_root`` (any layout
-    ``data.sources.list_images`` knows), up to ``max_references`` of them
+    ``data.layouts.list_images`` knows), up to ``max_references`` of them
     spread over the sorted list, loaded once per process. Labels and
     geometry are untouched.
 
@@ -203,7 +203,8 @@ class PeerTranslate(BaseTransform):
 
     def _peer(self):
         if self._fn is None:
-            from ..data.sources import list_images, read_rgb
+            from ..data.layouts import list_images
+            from ..data.readers import read_rgb
             from ..peers import make_peer
             files = list_images(self.reference_root, 'auto',
                                 self.reference_split)

@@ -1,4 +1,5 @@
-"""Finding images (and their labels) in the dataset layouts users have.
+"""The dataset layouts users have, in one place: how each is recognised,
+where its images and labels are, and which mmseg dataset reads it.
 
 Layouts (``layout='auto'`` recognises them by their folders):
 
@@ -19,14 +20,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import List, Optional, Sequence, Union
 
-import cv2
-import numpy as np
-
 from ..errors import DAKPNInputError
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
 LAYOUTS = ('auto', 'gta5', 'cityscapes', 'facesynthetics', 'celebamask_hq',
            'folder')
+#: The labelled layouts with separate image and label trees: layout ->
+#: (image folder, label folder) under the root (Cityscapes: then SPLIT/).
+LAYOUT_DIRS = {
+    'gta5': ('images', 'labels'),
+    'cityscapes': ('leftImg8bit', 'gtFine'),
+}
+#: The mmseg dataset types that read each of them (the first is dakpn-aug's
+#: choice: CityscapesLabelIdsDataset reads labelTrainIds or, if absent,
+#: labelIds).
+DATASET_TYPES = {
+    'gta5': ('GTA5Dataset', ),
+    'cityscapes': ('CityscapesLabelIdsDataset', 'CityscapesDataset'),
+}
 
 
 def detect_layout(root: Union[str, Path]) -> str:
@@ -98,30 +109,6 @@ _EXPECT = {
 }
 
 
-def read_rgb(path: Union[str, Path]) -> np.ndarray:
-    """Read an image file as HxWx3 uint8 RGB (clear error if unreadable)."""
-    path = Path(path)
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
-        if not path.exists():
-            raise DAKPNInputError(f'image does not exist: {path}')
-        raise DAKPNInputError(f'cannot read image (corrupt or not an image): '
-                              f'{path}')
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-
-
-def read_label(path: Union[str, Path]) -> np.ndarray:
-    """Read a single-channel uint8 label map (clear error if unreadable)."""
-    path = Path(path)
-    lbl = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if lbl is None:
-        raise DAKPNInputError(f'cannot read label map: {path}')
-    if lbl.ndim != 2 or lbl.dtype != np.uint8:
-        raise DAKPNInputError(f'label map must be single-channel uint8, got '
-                              f'{lbl.dtype} {lbl.shape}: {path}')
-    return lbl
-
-
 #: Suffixes that name the same frame in image and label file names
 #: (Cityscapes: X_leftImg8bit.png / X_gtFine_labelIds.png; FaceSynthetics:
 #: X.png / X_seg.png; GTA5 and plain folders: the same name).
@@ -172,3 +159,38 @@ def match_labels(images: Sequence[Path],
             '(X.png or X_gtFine_labelIds.png for image X.png or '
             'X_leftImg8bit.png)')
     return out
+
+
+def labelled_layout(root: Union[str, Path]) -> str:
+    """``'gta5'`` or ``'cityscapes'``: a root with both its image and its
+    label tree (one clear error for anything else)."""
+    root = Path(root)
+    check_dir(root, 'data root')
+    for layout, (img, lbl) in LAYOUT_DIRS.items():
+        if (root / img).is_dir() and (root / lbl).is_dir():
+            return layout
+    raise DAKPNInputError(
+        f'{root} is neither a GTA5-layout folder (images/, labels/) nor a '
+        'Cityscapes-layout folder (leftImg8bit/SPLIT/, gtFine/SPLIT/)')
+
+
+def dataset_layout(dataset_cfg) -> Optional[str]:
+    """The layout an mmseg dataset config reads (None: another type)."""
+    t = dataset_cfg.get('type')
+    t = t if isinstance(t, str) else getattr(t, '__name__', str(t))
+    t = t.split('.')[-1]
+    return next((layout for layout, types in DATASET_TYPES.items()
+                 if t in types), None)
+
+
+def dataset_config(layout: str, root: Union[str, Path], split: str,
+                   pipeline=()) -> dict:
+    """An mmseg dataset config reading ``root`` of a labelled ``layout``
+    (Cityscapes: its ``split``)."""
+    cfg = dict(type=DATASET_TYPES[layout][0], data_root=str(root),
+               pipeline=list(pipeline))
+    if layout == 'cityscapes':
+        img, lbl = LAYOUT_DIRS[layout]
+        cfg['data_prefix'] = dict(img_path=f'{img}/{split}',
+                                  seg_map_path=f'{lbl}/{split}')
+    return cfg
