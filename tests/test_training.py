@@ -206,8 +206,33 @@ def test_every_translator_switch_builds_and_trains(demo_data, switches,
         assert torch.equal(tr.translate_batch(x), expected)
 
 
-def test_grad_reversal_variant_runs(demo_data, model_and_optim):
+def test_grad_reversal_reverses_the_discriminators_gradient(
+        demo_data, model_and_optim):
+    """The single-pass variant: the discriminator's loss reaches the KPN's
+    translations with its gradient negated (the KPN maximises what D
+    minimises), while D itself gets its plain gradient; and a step runs."""
+    from dakpn_aug.models.dakpn import _GradReverse
     model, optim = model_and_optim
+    data = model.data_preprocessor(batch(demo_data), True)
+    with torch.no_grad():
+        _, fake_patch, fake_low, _, _ = model._generate(data)
+    grads = {}
+    for name, wrap in (('plain', lambda t: t),
+                       ('reversed', _GradReverse.apply)):
+        patch = fake_patch.clone().requires_grad_(True)
+        low = fake_low.clone().requires_grad_(True)
+        model.discriminator.zero_grad()
+        losses, _ = model._d_losses(data, wrap(patch), wrap(low))
+        sum(losses.values()).backward()
+        grads[name] = (patch.grad, low.grad, [
+            p.grad.clone() for p in model.discriminator.parameters()])
+    (gp, gl, gd), (rp, rl, rd) = grads['plain'], grads['reversed']
+    assert gp.abs().sum() > 0
+    torch.testing.assert_close(rp, -gp)  # the translations: reversed
+    torch.testing.assert_close(rl, -gl)
+    for a, b in zip(gd, rd):  # the discriminator: unchanged
+        torch.testing.assert_close(a, b)
+    model.discriminator.zero_grad()
     model.gan_mode = 'grad_reversal'
     try:
         before = model.kpn.conv.bias.clone()
