@@ -35,14 +35,17 @@ benchmark: install
 benchmark-downstream: install
 	$(PY) tools/benchmark_downstream.py --ablations
 
-# Long (not yet timed; ~5 hours estimated on 2 CPU cores: a stage-2 run
-# costs ~2x a plain one, the symmetric recipe ~8x; resumable): every
-# stage-2 row on the demo data, 3 seeds; needs `make demo` first.
-# Writes work_dirs/uda_benchmark/downstream.{md,json,png}.
+# Long (~5 hours on 2 CPU cores with --jobs 2, resumable; measured in part,
+# see README "Stage 2 > Benchmark"): every stage-2 row on the demo data,
+# 3 seeds; needs `make demo` first. Writes
+# work_dirs/uda_benchmark/downstream.{md,json,png}. A run too long for one
+# sitting continues elsewhere from its records:
+#   make benchmark-uda REUSE=docs/benchmarks/uda_demo.json
 UDA_ROWS = source-only,target-only,photometric,dakpn,adversarial,dakpn+adversarial,self-training,dakpn+self-training,cycle-association,dakpn+cycle-association,global-local,dakpn+global-local,symmetric,symmetric-single
+REUSE ?=
 benchmark-uda: install
 	$(PY) tools/benchmark_downstream.py --out work_dirs/uda_benchmark --jobs 2 \
-	  --methods $(UDA_ROWS)
+	  --methods $(UDA_ROWS) $(if $(REUSE),--reuse $(REUSE))
 
 # Long (97 minutes measured on 2 CPU cores, resumable): the one demo recipe on
 # every camera of the zoo, 3 seeds, beside the albumentations peers.

@@ -208,3 +208,26 @@ def test_bring_your_own_data_runs_the_chosen_methods(tmp_path):
     bad = subprocess.run(cmd[:2] + ['--methods', 'cyclegan'],
                          capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode != 0 and 'unknown' in bad.stderr
+
+
+def test_reuse_takes_matching_runs_only(bench, tmp_path):
+    """--reuse: the protocol read back from JSON matches (lists, not
+    tuples); rows with DA-KPN are taken only with the same bundle."""
+    protocol = dict(iters=400, counts=dict(num_source=2), data=['generated',
+                                                                 0])
+    runs = {'source-only': {'0': dict(mIoU=9.0)},
+            'dakpn': {'0': dict(mIoU=30.0, bundle_sha256='aaa'),
+                      '1': dict(mIoU=28.0, bundle_sha256='bbb')}}
+    path = tmp_path / 'downstream.json'
+    path.write_text(json.dumps(dict(protocol=protocol, runs=runs)))
+
+    def provenance(name, i):
+        return {'bundle_sha256': 'aaa'} if name == 'dakpn' else {}
+
+    got = list(bench.reusable_runs(path, protocol, ['source-only', 'dakpn'],
+                                   [0, 1], provenance))
+    assert [(n, s) for n, s, _ in got] == [('source-only', 0), ('dakpn', 0)]
+    with pytest.raises(SystemExit, match='measured with'):
+        list(bench.reusable_runs(path, dict(protocol, iters=800),
+                                 ['source-only'], [0], provenance))
+

@@ -315,7 +315,9 @@ def reusable_runs(path: Path, protocol: dict, variants, seeds, provenance):
         saved = json.loads(Path(path).read_text())
     except (OSError, ValueError) as e:
         raise SystemExit(f'benchmark_downstream: --reuse {path}: {e}')
-    if saved.get('protocol') != protocol:
+    # (compared as JSON: what a file holds is lists, not tuples)
+    if json.loads(json.dumps(saved.get('protocol'))) != \
+            json.loads(json.dumps(protocol)):
         raise SystemExit(
             f'benchmark_downstream: --reuse {path} was measured with '
             f'{saved.get("protocol")}, this run is {protocol}')
@@ -588,7 +590,7 @@ def main(argv=None) -> int:
     # where it came from; --reuse brings those of an earlier run in.
     runs = {name: {} for name in variants}
     protocol = dict(iters=args.iters, counts=counts,
-                    data=('generated', args.data_seed) if generated
+                    data=['generated', args.data_seed] if generated
                     else [str(Path(r).resolve()) for r in roots])
     digests = {}  # bundle path -> sha256, computed once
 
