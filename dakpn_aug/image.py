@@ -7,6 +7,10 @@ has the input's shape and dtype. Anything else (greyscale, RGBA, other
 dtypes, empty, NaN, floats outside [0, 1]) raises one
 :class:`~dakpn_aug.errors.DAKPNInputError` that says what to do. Tensors
 (B, 3, H, W) follow the float rule (:func:`check_unit_range`).
+
+The one exception is the mmseg pipeline, whose own convention is BGR with
+floats on the 0..255 scale: :func:`mmseg_image_to_tensor` and
+:func:`tensor_to_mmseg_image` convert it, here too.
 """
 from __future__ import annotations
 
@@ -115,3 +119,41 @@ def check_unit_range(tensor: Tensor, name: str = 'images') -> None:
         raise DAKPNInputError(
             f'float {name} must have values in [0, 1], got [{lo:.3g}, '
             f'{hi:.3g}]; divide 0..255 images by 255')
+
+
+def mmseg_image_to_tensor(img: np.ndarray, where: str = 'image'
+                          ) -> Tuple[Tensor, np.dtype]:
+    """An mmseg pipeline image (HxWx3 **BGR**, uint8 or float32 on mmseg's
+    0..255 scale) -> ((1, 3, H, W) RGB float32 in [0, 1], its dtype).
+    Floats outside [0, 255] (or NaN) are a bug upstream: refused, never
+    clipped. ``where`` names the image in errors."""
+    if not isinstance(img, np.ndarray) or img.ndim != 3 or \
+            img.shape[2] != 3:
+        raise DAKPNInputError(
+            f'expected an HxWx3 BGR image, got {type(img).__name__} '
+            f'{getattr(img, "shape", None)} ({where})')
+    if img.dtype == np.uint8:
+        x = img[..., ::-1].astype(np.float32) / 255.0
+    elif img.dtype == np.float32:
+        x = img[..., ::-1] / np.float32(255.0)
+        if not np.isfinite(x).all() or x.min() < 0 or x.max() > 1:
+            raise DAKPNInputError(
+                'a float32 image must hold finite values in [0, 255] '
+                f"(mmseg's convention), got [{img.min():.3g}, "
+                f'{img.max():.3g}] ({where})')
+    else:
+        raise DAKPNInputError(f'uint8 or float32 images only, got '
+                              f'{img.dtype} ({where})')
+    t = torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1)[None]
+    return t, img.dtype
+
+
+def tensor_to_mmseg_image(tensor: Tensor, dtype) -> np.ndarray:
+    """(1, 3, H, W) RGB in [0, 1] -> HxWx3 BGR of ``dtype`` on the 0..255
+    scale (uint8 rounded, float32 not)."""
+    rgb = tensor[0].detach().permute(1, 2, 0).float().cpu().numpy()
+    bgr = np.ascontiguousarray(rgb[..., ::-1]) * 255.0
+    if np.dtype(dtype) == np.uint8:
+        return np.clip(np.rint(bgr), 0, 255).astype(np.uint8)
+    return bgr.astype(np.float32)
+

@@ -38,6 +38,7 @@ from dakpn_aug.data.cityscapes_labels import (TRAIN_PALETTE,  # noqa: E402
 from dakpn_aug.data.demo import make_demo_data  # noqa: E402
 from dakpn_aug.data.layouts import list_images  # noqa: E402
 from dakpn_aug.data.readers import read_label, read_rgb  # noqa: E402
+from dakpn_aug.image import image_to_tensor  # noqa: E402
 from dakpn_aug.domain_stats import (domain_gap, format_pct,  # noqa: E402
                                     write_report)
 from dakpn_aug.visualize import (caption, grid,  # noqa: E402
@@ -145,7 +146,7 @@ def main(argv=None) -> int:
                                  'labels (unchanged)', 'real (val) sample']))
     maps = []
     for i in range(2):
-        x = torch.from_numpy(src_imgs[i]).permute(2, 0, 1)[None].float() / 255
+        x, _ = image_to_tensor(src_imgs[i])
         params = translator.predict_params(x)
         # Each map carries its own caption (channel, name, value range).
         maps.append([caption(src_imgs[i], 'source'),

@@ -8,6 +8,7 @@ import torch
 from mmcv.transforms import BaseTransform
 
 from ..errors import DAKPNInputError
+from ..image import mmseg_image_to_tensor, tensor_to_mmseg_image
 from ..noise import seeded_generator
 from ..runtime import get_translator
 
@@ -68,40 +69,16 @@ class DAKPNTranslate(BaseTransform):
         return self._generator
 
     def transform(self, results: dict) -> dict:
+        where = (f'DAKPNTranslate, results["img"] of '
+                 f'{results.get("img_path", "unknown file")}')
         img = results.get('img')
-        if not isinstance(img, np.ndarray) or img.ndim != 3 or \
-                img.shape[2] != 3:
-            shape = getattr(img, 'shape', None)
-            raise DAKPNInputError(
-                f'DAKPNTranslate needs an HxWx3 BGR image in results["img"], '
-                f'got {type(img).__name__} {shape} '
-                f'({results.get("img_path", "unknown file")})')
+        x, dtype = mmseg_image_to_tensor(img, where)  # checks first
         if self.prob < 1.0 and np.random.rand() >= self.prob:
             return results
         translator = get_translator(self.checkpoint, self.device, self.noise)
-        dtype = img.dtype
-        if dtype == np.uint8:
-            x = img[..., ::-1].astype(np.float32) / 255.0
-        elif dtype == np.float32:
-            # mmseg's float convention is 0..255; outside it (or NaN) is a
-            # bug upstream, never silently clipped.
-            x = img[..., ::-1] / np.float32(255.0)
-            if not np.isfinite(x).all() or x.min() < 0 or x.max() > 1:
-                raise DAKPNInputError(
-                    'DAKPNTranslate: a float32 image must hold finite values '
-                    f'in [0, 255] (mmseg\'s convention), got '
-                    f'[{img.min():.3g}, {img.max():.3g}] '
-                    f'({results.get("img_path", "unknown file")})')
-        else:
-            raise DAKPNInputError(f'DAKPNTranslate supports uint8 or float32 '
-                                  f'images, got {dtype}')
-        t = torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1)[None]
-        out = translator.translate_batch(t.to(translator.device),
+        out = translator.translate_batch(x.to(translator.device),
                                          generator=self._gen())
-        rgb = out[0].permute(1, 2, 0).cpu().numpy()
-        bgr = np.ascontiguousarray(rgb[..., ::-1]) * 255.0
-        results['img'] = np.clip(np.rint(bgr), 0, 255).astype(np.uint8) \
-            if dtype == np.uint8 else bgr.astype(np.float32)
+        results['img'] = tensor_to_mmseg_image(out, dtype)
         return results
 
     def __repr__(self) -> str:
