@@ -1,6 +1,7 @@
 """The downstream benchmark's bookkeeping (the trainings themselves are the
 benchmark, run by ``make benchmark-downstream``, not here)."""
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -212,12 +213,19 @@ def test_bring_your_own_data_runs_the_chosen_methods(tmp_path):
 
 def test_reuse_takes_matching_runs_only(bench, tmp_path):
     """--reuse: the protocol read back from JSON matches (lists, not
-    tuples); rows with DA-KPN are taken only with the same bundle."""
+    tuples); a run is taken only from a commit whose configs are today's
+    and, for rows with DA-KPN, with the same bundle."""
     protocol = dict(iters=400, counts=dict(num_source=2), data=['generated',
                                                                  0])
-    runs = {'source-only': {'0': dict(mIoU=9.0)},
-            'dakpn': {'0': dict(mIoU=30.0, bundle_sha256='aaa'),
-                      '1': dict(mIoU=28.0, bundle_sha256='bbb')}}
+    head = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT,
+                          capture_output=True, text=True).stdout.strip()
+    if not head or not bench.configs_unchanged_since(head):
+        pytest.skip('needs a git checkout whose configs are committed')
+    runs = {'source-only': {'0': dict(mIoU=9.0, commit=head),
+                            '1': dict(mIoU=9.5, commit='')},
+            'dakpn': {'0': dict(mIoU=30.0, bundle_sha256='aaa', commit=head),
+                      '1': dict(mIoU=28.0, bundle_sha256='bbb',
+                                commit=head)}}
     path = tmp_path / 'downstream.json'
     path.write_text(json.dumps(dict(protocol=protocol, runs=runs)))
 

@@ -321,6 +321,7 @@ def reusable_runs(path: Path, protocol: dict, variants, seeds, provenance):
         raise SystemExit(
             f'benchmark_downstream: --reuse {path} was measured with '
             f'{saved.get("protocol")}, this run is {protocol}')
+    same_configs = {}  # commit -> its configs are today's
     for name, by_seed in saved.get('runs', {}).items():
         if name not in variants:
             continue
@@ -328,13 +329,34 @@ def reusable_runs(path: Path, protocol: dict, variants, seeds, provenance):
             record = by_seed.get(str(seed))
             if record is None:
                 continue
+            commit = str(record.get('commit', ''))
+            if commit not in same_configs:
+                same_configs[commit] = configs_unchanged_since(commit)
             want = provenance(name, i)
-            if all(record.get(k) == v for k, v in want.items()):
+            if not same_configs[commit]:
+                print(f'--reuse: {name} seed {seed} came from commit '
+                      f'{commit or "unknown"}, whose configs differ from '
+                      "today's (or cannot be compared): training it again",
+                      flush=True)
+            elif all(record.get(k) == v for k, v in want.items()):
                 yield name, seed, record
             else:
                 print(f'--reuse: {name} seed {seed} was trained with '
                       'another DA-KPN bundle: training it again',
                       flush=True)
+
+
+def configs_unchanged_since(commit: str) -> bool:
+    """Whether the shipped configs (what defines each row) are today what
+    they were at ``commit``, comments aside; False when that cannot be told
+    (no git, an unknown or uncommitted state)."""
+    if not commit or commit.endswith('+dirty') or commit == 'unknown':
+        return False
+    from ..configs import configs_dir
+    folder = configs_dir().resolve()
+    res = subprocess.run(['git', 'diff', '--quiet', r'-I^\s*#', commit,
+                          '--', '.'], cwd=folder, capture_output=True)
+    return res.returncode == 0
 
 
 def mean_std(v):
