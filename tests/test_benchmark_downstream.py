@@ -219,7 +219,13 @@ def test_reuse_takes_matching_runs_only(bench, tmp_path):
                                                                  0])
     head = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT,
                           capture_output=True, text=True).stdout.strip()
-    if not head or not bench.configs_unchanged_since(head):
+    files = bench.row_configs('dakpn+self-training')
+    assert [f.name for f in files] == [
+        'fcn_tiny_demo-dakpn-self-training.py',
+        'fcn_tiny_demo-self-training.py',
+        'fcn_tiny_demo-uda-source-only.py', 'fcn_tiny_uda.py',
+        'fcn_tiny_96x160.py']
+    if not head or not bench.configs_unchanged_since(head, files):
         pytest.skip('needs a git checkout whose configs are committed')
     runs = {'source-only': {'0': dict(mIoU=9.0, commit=head),
                             '1': dict(mIoU=9.5, commit='')},

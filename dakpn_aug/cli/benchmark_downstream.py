@@ -49,6 +49,7 @@ not a test.
 from __future__ import annotations
 
 import argparse
+import ast
 import concurrent.futures
 import json
 import os
@@ -330,10 +331,12 @@ def reusable_runs(path: Path, protocol: dict, variants, seeds, provenance):
             if record is None:
                 continue
             commit = str(record.get('commit', ''))
-            if commit not in same_configs:
-                same_configs[commit] = configs_unchanged_since(commit)
+            key = (commit, name)
+            if key not in same_configs:
+                same_configs[key] = configs_unchanged_since(
+                    commit, row_configs(name))
             want = provenance(name, i)
-            if not same_configs[commit]:
+            if not same_configs[key]:
                 print(f'--reuse: {name} seed {seed} came from commit '
                       f'{commit or "unknown"}, whose configs differ from '
                       "today's (or cannot be compared): training it again",
@@ -346,16 +349,45 @@ def reusable_runs(path: Path, protocol: dict, variants, seeds, provenance):
                       flush=True)
 
 
-def configs_unchanged_since(commit: str) -> bool:
-    """Whether the shipped configs (what defines each row) are today what
-    they were at ``commit``, comments aside; False when that cannot be told
-    (no git, an unknown or uncommitted state)."""
+def row_configs(name: str) -> list:
+    """The config files that define a row: its config and every local
+    ``_base_`` it builds on (the symmetric rows: models A and B)."""
+    config = VARIANTS[name]
+    if name in SYMMETRIC:
+        tops = [UDA_CFG / 'fcn_tiny_demo-dakpn-adversarial.py',
+                UDA_CFG / 'fcn_tiny_demo-symmetric-b.py']
+    elif name.startswith('dakpn-no-'):  # ablations: the dakpn row's file
+        tops = [CFG / VARIANTS['dakpn']]
+    else:
+        tops = [(UDA_CFG if config in UDA_VARIANTS.values() else CFG) /
+                config]
+    seen = []
+    while tops:
+        path = tops.pop().resolve()
+        if path in seen:
+            continue
+        seen.append(path)
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.Assign) and any(
+                    getattr(t, 'id', None) == '_base_' for t in node.targets):
+                bases = ast.literal_eval(node.value)
+                for base in [bases] if isinstance(bases, str) else bases:
+                    if '::' not in base:  # mmseg's own are pinned
+                        tops.append(path.parent / base)
+    return seen
+
+
+def configs_unchanged_since(commit: str, files) -> bool:
+    """Whether ``files`` (a row's configs) are today what they were at
+    ``commit``, comments aside; False when that cannot be told (no git, an
+    unknown or uncommitted state)."""
     if not commit or commit.endswith('+dirty') or commit == 'unknown':
         return False
     from ..configs import configs_dir
     folder = configs_dir().resolve()
     res = subprocess.run(['git', 'diff', '--quiet', r'-I^\s*#', commit,
-                          '--', '.'], cwd=folder, capture_output=True)
+                          '--', *[str(f) for f in files]], cwd=folder,
+                         capture_output=True)
     return res.returncode == 0
 
 
