@@ -115,7 +115,7 @@ def test_plca_trains_inside_the_uda_segmentor(tmp_path):
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from test_uda import batch_of, build, load_cfg
+    from test_framework import batch_of, build, load_cfg
 
     from dakpn_aug.data.demo import make_demo_data
     make_demo_data(tmp_path, seed=2, num_source=4, num_real_train=2,

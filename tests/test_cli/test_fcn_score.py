@@ -9,7 +9,7 @@ import torch
 from dakpn_aug import DAKPNTranslator
 from dakpn_aug.data.demo import make_demo_data
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CFG = ROOT / 'mmseg_configs' / 'downstream' / 'demo' / \
     'fcn_tiny_demo-target-only.py'
 

@@ -12,7 +12,7 @@ import pytest
 from dakpn_aug.data.demo import make_demo_data
 from dakpn_aug.domain_stats import gap_closed, image_stats
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_image_stats_move_in_the_expected_direction():

@@ -14,7 +14,7 @@ import torch
 from dakpn_aug import DAKPNTranslator
 from dakpn_aug.data.demo import make_demo_data
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TOOL = [sys.executable, str(ROOT / 'tools' / 'translate_dataset.py')]
 
 

@@ -17,7 +17,7 @@ import dakpn_aug  # noqa: F401
 import dakpn_aug.mmseg  # noqa: F401
 from dakpn_aug.data.demo import make_demo_data
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CFG = ROOT / 'mmseg_configs' / 'uda' / 'demo'
 METHODS = ['OutputAdversarial', 'EMASelfTraining']
 # Small and fast: 2 pairs a batch, no workers, small discriminators.

@@ -48,7 +48,7 @@ def test_mixture_module():
 
 @pytest.fixture(scope='module')
 def setup(tmp_path_factory):
-    from test_uda import batch_of, build, load_cfg
+    from test_framework import batch_of, build, load_cfg
 
     from dakpn_aug.data.demo import make_demo_data
     root = tmp_path_factory.mktemp('gl')

@@ -8,7 +8,7 @@ import torch
 
 from dakpn_aug import DAKPNTranslator
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_overhead_benchmark_runs(tmp_path):

@@ -17,7 +17,7 @@ import dakpn_aug.mmseg  # noqa: F401
 from dakpn_aug.uda.symmetric import consistency_pseudo_labels
 
 sys.path.insert(0, str(Path(__file__).parent))
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SMALL = ['train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
          'train_dataloader.persistent_workers=False',
          'val_dataloader.num_workers=0',
@@ -65,7 +65,7 @@ def write_labels(data, out, value):
 
 
 def test_pseudo_labels_travel_with_the_target_image(data, tmp_path):
-    from test_uda import build, load_cfg
+    from test_framework import build, load_cfg
     pl = write_labels(data, tmp_path / 'pl', 7)
     cfg = load_cfg('fcn_tiny_demo-uda-source-only.py', data)
     cfg.train_dataloader.dataset.target_pseudo_labels = str(pl)
@@ -87,7 +87,7 @@ def test_pseudo_labels_travel_with_the_target_image(data, tmp_path):
 
 
 def test_target_pseudo_label_loss(data, tmp_path):
-    from test_uda import batch_of, build, load_cfg
+    from test_framework import batch_of, build, load_cfg
     pl = write_labels(data, tmp_path / 'pl', 3)
     cfg = load_cfg('fcn_tiny_demo-uda-source-only.py', data,
                    methods=[dict(type='TargetPseudoLabels')])
@@ -129,7 +129,7 @@ def test_reverse_dakpn_records_its_direction(bundles):
 
 
 def test_fusion_of_a_model_with_itself_is_that_model(data, tmp_path):
-    from test_uda import build, load_cfg
+    from test_framework import build, load_cfg
 
     from dakpn_aug.uda import export_segmentor
     from dakpn_aug.uda.symmetric import FusionSegmentor

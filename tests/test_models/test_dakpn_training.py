@@ -15,7 +15,7 @@ from dakpn_aug import functional as DF
 from dakpn_aug.data.demo import make_demo_data
 from dakpn_aug.data.unpaired import UnpairedTranslationDataset
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / 'mmseg_configs' / 'demo' / 'dakpn_demo.py'
 # Small and fast: 2 samples a batch, no workers, a small discriminator.
 TINY = ['train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',

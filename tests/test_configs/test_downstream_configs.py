@@ -8,7 +8,7 @@ import torch
 from dakpn_aug import DAKPNTranslator
 from dakpn_aug.data.demo import make_demo_data
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CFG = ROOT / 'mmseg_configs' / 'downstream' / 'demo'
 
 

@@ -9,7 +9,7 @@ import torch
 
 from dakpn_aug.models import SemanticEncoder
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_zoo_benchmark_end_to_end_and_resume(tmp_path):

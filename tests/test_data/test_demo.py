@@ -14,7 +14,7 @@ import pytest
 from dakpn_aug.data import demo as D
 from dakpn_aug.data.cityscapes_labels import CITYSCAPES_LABELS, NAME_TO_ID
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SMALL = dict(num_source=6, num_real_train=6, num_real_val=3,
              source_size=(96, 160), real_size=(88, 176))
 TINY = dict(num_source=2, num_real_train=2, num_real_val=1,

@@ -13,7 +13,7 @@ import dakpn_aug  # noqa: F401  (before mmseg)
 from dakpn_aug.data.cityscapes_labels import TRAIN_CLASSES
 from dakpn_aug.data.demo import make_demo_data
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 TOOL = REPO / 'tools' / 'train_segmentor.py'
 DEMO_CFG = REPO / 'mmseg_configs' / 'demo' / 'encoder_demo.py'
 # Single-process data loading and tiny batches keep each run to seconds.
