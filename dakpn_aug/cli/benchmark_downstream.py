@@ -430,8 +430,9 @@ def write_report(results: dict, seeds, iters: int, counts: dict,
         closed = 'n/a' if src is None or tgt is None or tgt == src \
             else f'{(m - src) / (tgt - src):.0%}'
         per_seed = ', '.join(f'{x:.1f}' for x in v)
-        lines.append(f'| {name} | {m:.2f} +- {s:.2f} | {per_seed} | '
-                     f'{closed} |')
+        spread = f'{m:.2f} +- {s:.2f}' if len(v) > 1 else \
+            f'{m:.2f} (one run)'  # one sample has no spread
+        lines.append(f'| {name} | {spread} | {per_seed} | {closed} |')
     md = (f'Downstream mIoU on the real val split ({counts["num_real_val"]} '
           f'images), light FCN trained {iters} iterations (batch 8) on '
           f'{counts["num_source"]} synthetic or {counts["num_real_train"]} '
