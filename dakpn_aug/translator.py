@@ -103,6 +103,26 @@ class DAKPNTranslator(nn.Module):
         self.__dict__['_fixed_noise'] = FixedNoiseCache(policy)
         self.__dict__['_generator'] = seeded_generator(policy.seed)
 
+    # torch < 2.2 cannot pickle a torch.Generator: copies and pickles (spawn
+    # workers, deepcopy) carry its state instead, so a copy draws the same
+    # fresh noise as the original would.
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        gen = state.pop('_generator', None)
+        if gen is not None:
+            state['_generator_state'] = (str(gen.device), gen.get_state())
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        saved = state.pop('_generator_state', None)
+        super().__setstate__(state)
+        if saved is not None:
+            device, gen_state = saved
+            gen = torch.Generator(device)
+            gen.set_state(gen_state)
+            self.__dict__['_generator'] = gen
+
     # ----------------------------------------------------------- building
 
     @classmethod

@@ -353,3 +353,20 @@ def test_save_on_a_full_disk_is_one_clear_error(translator, tmp_path,
         translator.save(good)
     assert good.read_bytes() == before  # the old bundle is untouched
     assert [p.name for p in tmp_path.iterdir()] == ['b.pth']  # no temp file
+
+
+def test_copies_and_pickles_keep_the_noise_stream(tiny_translator):
+    """A deepcopy or a pickle (spawned workers) of a translator draws the
+    same fresh noise as the original (torch < 2.2 cannot pickle the
+    generator itself)."""
+    import copy
+    import pickle
+    tr = copy.deepcopy(tiny_translator)
+    tr.noise = 'fresh'
+    tr.noise_for((1, 3, 8, 8))  # advance the stream a little
+    for twin in (copy.deepcopy(tr), pickle.loads(pickle.dumps(tr))):
+        torch.testing.assert_close(twin.noise_for((1, 3, 8, 8)),
+                                   copy.deepcopy(tr).noise_for((1, 3, 8, 8)))
+    assert not torch.equal(tr.noise_for((1, 3, 8, 8)),
+                           tr.noise_for((1, 3, 8, 8)))
+
