@@ -225,8 +225,7 @@ def benchmark_data(out: Path, seed: int, counts: dict) -> Path:
 def check_same_bundle(out: Path, bundle: Path) -> None:
     """Finished runs in ``out`` are reused, so they must come from this
     bundle: remember its hash on the first run, refuse another one later."""
-    import hashlib
-    digest = hashlib.sha256(bundle.read_bytes()).hexdigest()
+    digest = sha256(bundle)
     stamp = out / 'bundle.sha256'
     if not stamp.exists():
         stamp.write_text(digest + '\n')
