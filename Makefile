@@ -12,12 +12,13 @@ PYTEST_ARGS ?=
 
 install: $(STAMP)
 
-$(STAMP): requirements/base.txt requirements/test.txt setup.cfg pyproject.toml
+$(STAMP): requirements/base.txt requirements/test.txt setup.cfg setup.py pyproject.toml dakpn_aug/compat/mmcv_ops_startup.pth
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python >= 3.11 needed (the pinned numpy 2.4 needs it)"'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --disable-pip-version-check 'pip>=24,<26'
 	$(PIP) install --quiet --disable-pip-version-check -r requirements/test.txt
 	$(PIP) install --quiet --disable-pip-version-check --no-build-isolation --no-deps -e .
+	$(PY) -c 'from dakpn_aug.compat.mmcv_ops import install_startup_hook as h; print("mmcv-lite startup hook:", h())'
 	$(PY) -c 'import dakpn_aug.mmseg, albumentations; print("dakpn-aug installed:", dakpn_aug.__version__)'
 	touch $(STAMP)
 

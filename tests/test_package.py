@@ -1,6 +1,7 @@
 """Install-level behaviour: light import, registration, mmcv.ops stand-in."""
 import subprocess
 import sys
+import sysconfig
 import textwrap
 
 import pytest
@@ -75,6 +76,21 @@ def test_standin_is_inactive_when_extension_exists(monkeypatch):
     assert finder.find_spec('mmcv.cnn') is None
 
 
+def test_mmseg_imports_before_dakpn_aug():
+    """The import order does not matter: the start-up hook puts the
+    stand-in in place before anything imports dakpn_aug (on mmcv-lite;
+    with full mmcv the real ops load)."""
+    out = run_py('''
+        import sys
+        import mmseg.apis  # noqa: F401  (fails on mmcv-lite without hook)
+        hook = sys.modules.get('dakpn_aug.compat.mmcv_ops')
+        print('dakpn_aug' in sys.modules, hook is not None,
+              hook is not None and (hook.has_compiled_ops() or
+                                    hook.is_standin_active()))
+    ''')
+    assert out.split() == ['False', 'True', 'True']
+
+
 ROOT = __import__('pathlib').Path(__file__).resolve().parents[1]
 
 
@@ -138,6 +154,22 @@ def test_wheel_works_from_an_empty_directory(tmp_path):
     assert (target / 'dakpn_aug' / '.mim' / 'configs' / 'demo' /
             'dakpn_demo.py').is_file()
     assert not (target / 'dakpn_aug' / '.mim' / 'configs').is_symlink()
+    # The wheel's start-up hook (site-packages root) makes `import mmseg`
+    # work on mmcv-lite before dakpn_aug: run with only the wheel's folder
+    # processed as a site directory (the clone's editable install and its
+    # hook are not; the dependencies are reachable as plain paths).
+    hook_check = subprocess.run(
+        [sys.executable, '-S', '-c', textwrap.dedent(f'''
+            import site, sys
+            site.addsitedir({str(target)!r})
+            sys.path.append({sysconfig.get_paths()['purelib']!r})
+            import mmseg.apis
+            print('dakpn_aug' in sys.modules,
+                  sys.modules['dakpn_aug.compat.mmcv_ops'].__file__)
+        ''')], capture_output=True, text=True, cwd=work, timeout=300)
+    assert hook_check.returncode == 0, hook_check.stderr[-3000:]
+    imported, hook_file = hook_check.stdout.split()
+    assert imported == 'False' and hook_file.startswith(str(target))
     env = dict(__import__('os').environ, PYTHONPATH=str(target))
     cli = [str(target / 'bin' / 'dakpn-aug')]
 

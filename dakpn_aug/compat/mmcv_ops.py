@@ -20,10 +20,19 @@ mmcv (with the extension) is never touched. The stand-in provides
   expect, so models that need e.g. CrissCrossAttention say so at build time.
 
 Install full mmcv (``make install-full-mmcv``) to use compiled ops.
+
+When: ``import dakpn_aug`` installs the finder, and so does the startup hook
+``dakpn_aug-mmcv-ops.pth`` (the file :data:`STARTUP_HOOK` beside this module;
+a wheel puts it in site-packages, ``make install`` writes it next to the
+editable install) at interpreter start, so that ``import mmseg.apis`` works
+on mmcv-lite before dakpn_aug is imported, or without it. The hook loads
+this file by its path into ``sys.modules`` under its own name (stdlib only:
+the ``dakpn_aug`` package and torch are not imported at start-up; a later
+``import dakpn_aug`` finds this module there, so there is one finder and one
+error class) and does nothing when dakpn_aug is gone.
 """
 from __future__ import annotations
 
-import importlib.abc
 import importlib.machinery
 import importlib.util
 import os
@@ -31,7 +40,12 @@ import sys
 import types
 
 __all__ = ['CompiledOpUnavailableError', 'install', 'is_standin_active',
-           'has_compiled_ops']
+           'has_compiled_ops', 'STARTUP_HOOK', 'STARTUP_HOOK_NAME',
+           'install_startup_hook']
+
+#: The startup hook's source, and its name in site-packages.
+STARTUP_HOOK = os.path.join(os.path.dirname(__file__), 'mmcv_ops_startup.pth')
+STARTUP_HOOK_NAME = 'dakpn_aug-mmcv-ops.pth'
 
 _HINT = ('mmcv was installed without its compiled extension (mmcv-lite); '
          'dakpn-aug put a stand-in for mmcv.ops in place, which provides only '
@@ -102,7 +116,9 @@ def _build_standin(mmcv_dir: str) -> types.ModuleType:
     return mod
 
 
-class _Loader(importlib.abc.Loader):
+# Duck-typed loader and finder: importlib.abc would cost the start-up hook
+# ~16 ms (it imports importlib.resources, pathlib, tempfile).
+class _Loader:
 
     def __init__(self, mmcv_dir: str):
         self.mmcv_dir = mmcv_dir
@@ -114,8 +130,12 @@ class _Loader(importlib.abc.Loader):
         pass
 
 
-class _MmcvOpsFinder(importlib.abc.MetaPathFinder):
+class _MmcvOpsFinder:
     """Answers ``import mmcv.ops`` only when the extension is missing."""
+
+    # Marks the finder for install(), whichever copy of this module made it
+    # (a test may reload the module).
+    dakpn_mmcv_ops_finder = True
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname != 'mmcv.ops':
@@ -129,5 +149,18 @@ class _MmcvOpsFinder(importlib.abc.MetaPathFinder):
 
 def install() -> None:
     """Register the finder (idempotent). Cheap: imports nothing."""
-    if not any(isinstance(f, _MmcvOpsFinder) for f in sys.meta_path):
+    if not any(getattr(f, 'dakpn_mmcv_ops_finder', False)
+               for f in sys.meta_path):
         sys.meta_path.insert(0, _MmcvOpsFinder())
+
+
+def install_startup_hook(site_dir: str | None = None) -> str:
+    """Copy the startup hook into ``site_dir`` (default: this interpreter's
+    purelib site-packages) and return its path. For editable installs
+    (``make install``); a wheel carries the hook itself (setup.py)."""
+    import shutil
+    import sysconfig
+    site_dir = site_dir or sysconfig.get_paths()['purelib']
+    dst = os.path.join(site_dir, STARTUP_HOOK_NAME)
+    shutil.copyfile(STARTUP_HOOK, dst)
+    return dst
