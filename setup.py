@@ -1,8 +1,10 @@
-"""Everything is declared in setup.cfg; this file only adds the mmcv-lite
-startup hook (``dakpn_aug/compat/mmcv_ops.py`` says why) to the wheel's
-site-packages root, which setup.cfg cannot express."""
+"""Everything else is declared in setup.cfg; this file adds what setup.cfg
+cannot express: the mmcv-lite start-up hook (``dakpn_aug/compat/mmcv_ops.py``
+says why) at the wheel's site-packages root, and a package-index
+description whose pictures do not point at files the index does not have."""
 import importlib.util
 import os
+import re
 
 from setuptools import setup
 from setuptools.command.build_py import build_py
@@ -32,4 +34,16 @@ class BuildPyWithStartupHook(build_py):
         return super().get_outputs(include_bytecode) + [self._hook_target()]
 
 
-setup(cmdclass={'build_py': BuildPyWithStartupHook})
+def index_description(readme: str = 'README.md') -> str:
+    """The README for a package index page: a picture given by a relative
+    path (``![alt](docs/x.png)``) cannot render there, so it becomes a line
+    naming the picture and where it is (the sdist carries ``docs/``)."""
+    with open(readme, encoding='utf-8') as f:
+        text = f.read()
+    return re.sub(r'!\[([^\]]*)\]\((?![a-z]+://)([^)\s]+)\)',
+                  r'*(Picture: \1; `\2` in the source distribution.)*', text)
+
+
+setup(long_description=index_description(),
+      long_description_content_type='text/markdown',
+      cmdclass={'build_py': BuildPyWithStartupHook})

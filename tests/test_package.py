@@ -151,6 +151,13 @@ def test_wheel_works_from_an_empty_directory(tmp_path):
         res = subprocess.run(cmd, capture_output=True, text=True,
                              timeout=600, cwd=tmp_path)
         assert res.returncode == 0, res.stderr[-3000:]
+    # The package-index description: no picture by a relative path (an
+    # index page cannot show it), every picture still named.
+    metadata = next(target.glob('dakpn_aug-*.dist-info')) / 'METADATA'
+    description = metadata.read_text()
+    assert '](docs/' not in description
+    assert description.count('Picture: ') == \
+        (ROOT / 'README.md').read_text().count('](docs/')
     assert (target / 'dakpn_aug' / '.mim' / 'configs' / 'demo' /
             'dakpn_demo.py').is_file()
     assert not (target / 'dakpn_aug' / '.mim' / 'configs').is_symlink()
