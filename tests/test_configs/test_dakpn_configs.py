@@ -64,6 +64,8 @@ def test_unpaired_dataset_reads_face_layouts(tmp_path):
 @pytest.mark.parametrize('variant', ['source-only', 'dakpn-pipeline',
                                      'dakpn-gpu', 'target-only'])
 def test_paper_downstream_configs_parse(res, variant):
+    # What differs between the variants and resolutions; that they train:
+    # test_downstream_configs.py, test_paper_downstream_config_trains_...
     import dakpn_aug.mmseg  # noqa: F401
     from mmengine.config import Config
     name = f'fcn_r50-d8_gta2cityscapes-{res}_{variant}.py'
