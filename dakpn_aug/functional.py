@@ -37,6 +37,7 @@ brightens the image by ``0.32 * n`` besides adding noise.
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Optional, Tuple
 
@@ -220,6 +221,33 @@ _CB = 2.0 * (1.0 - _LUMA[2])
 _CR = 2.0 * (1.0 - _LUMA[0])
 
 
+_RGB_TO_YCBCR = torch.tensor(
+    [_LUMA,
+     [-_LUMA[0] / _CB, -_LUMA[1] / _CB, (1.0 - _LUMA[2]) / _CB],
+     [(1.0 - _LUMA[0]) / _CR, -_LUMA[1] / _CR, -_LUMA[2] / _CR]],
+    dtype=torch.float64)
+_YCBCR_TO_RGB = torch.linalg.inv(_RGB_TO_YCBCR)
+_YCBCR_TO_RGB[_YCBCR_TO_RGB.abs() < 1e-12] = 0.0  # B has no Cr: exactly 0
+
+
+def _mix_channels(x: Tensor, matrix: Tensor) -> Tensor:
+    """``matrix @ x`` over the channel dim (-3) of (..., 3, H, W) tensors:
+    one matrix multiply over channels-last memory (the layout translate()
+    works in), instead of a dozen passes over single-channel planes."""
+    last = x.movedim(-3, -1)
+    if x.dim() == 4 and last.is_contiguous() and _opencv_applies(x):
+        # cv2.transform: the same 3x3 product, ~20x faster than a matmul
+        # whose inner dimension is 3.
+        import cv2
+        m = matrix.to(torch.float32).numpy()
+        out = torch.empty_like(last)
+        for src, dst in zip(last.numpy(), out.numpy()):
+            cv2.transform(src, m, dst=dst)
+        return out.movedim(-1, -3)
+    m = matrix.to(dtype=x.dtype, device=x.device)
+    return (last @ m.T).movedim(-1, -3)
+
+
 def rgb_to_ycbcr(rgb: Tensor) -> Tensor:
     """RGB in [0, 1] -> ``[Y, Cb, Cr]`` (BT.601 full range, chroma centred:
     Y in [0, 1], Cb and Cr in [-0.5, 0.5]). Linear, so it is exactly
@@ -229,18 +257,12 @@ def rgb_to_ycbcr(rgb: Tensor) -> Tensor:
         >>> rgb_to_ycbcr(torch.tensor([.5, .5, .5]).view(1, 3, 1, 1)).flatten()
         tensor([0.5000, 0.0000, 0.0000])
     """
-    r, g, b = rgb.unbind(-3)
-    y = _LUMA[0] * r + _LUMA[1] * g + _LUMA[2] * b
-    return torch.stack((y, (b - y) / _CB, (r - y) / _CR), dim=-3)
+    return _mix_channels(rgb, _RGB_TO_YCBCR)
 
 
 def ycbcr_to_rgb(ycc: Tensor) -> Tensor:
     """Inverse of :func:`rgb_to_ycbcr` (no clamping)."""
-    y, cb, cr = ycc.unbind(-3)
-    r = y + _CR * cr
-    b = y + _CB * cb
-    g = (y - _LUMA[0] * r - _LUMA[2] * b) / _LUMA[1]
-    return torch.stack((r, g, b), dim=-3)
+    return _mix_channels(ycc, _YCBCR_TO_RGB)
 
 
 def color_affine(img: Tensor, weight: Tensor, bias: Tensor,
@@ -252,7 +274,11 @@ def color_affine(img: Tensor, weight: Tensor, bias: Tensor,
     _check_color_space(color_space)
     if color_space == 'hsv':
         return hsv_to_rgb(weight * rgb_to_hsv(img) + bias)
-    return ycbcr_to_rgb(weight * rgb_to_ycbcr(img) + bias).clamp(0.0, 1.0)
+    ycc = rgb_to_ycbcr(img)
+    if ycc.requires_grad:
+        return ycbcr_to_rgb(torch.addcmul(bias, weight, ycc)).clamp(0.0, 1.0)
+    # In place without autograd (a fresh full-size tensor costs a pass).
+    return ycbcr_to_rgb(ycc.mul_(weight).add_(bias)).clamp_(0.0, 1.0)
 
 
 # ------------------------------------------------------------------ blur
@@ -344,56 +370,175 @@ def _blur_fixed(padded_nhwc: Tensor, pad: int, sigma: float,
     return x[:, :, off:off + h, off:off + w].permute(0, 2, 3, 1)
 
 
+def _opencv_applies(t: Tensor) -> bool:
+    """Whether OpenCV may stand in for a torch kernel on ``t``: float32 on
+    the CPU with no gradient to track (OpenCV's SIMD filters and resize are
+    3-5x faster there; README, "Speed"). Everything else, training
+    included, runs the torch kernels."""
+    return t.device.type == 'cpu' and t.dtype == torch.float32 and \
+        not t.requires_grad
+
+
+def _resize_opencv(params: Tensor, size: Tuple[int, int]) -> Tensor:
+    """``F.interpolate(params, size, 'bilinear', align_corners=False)`` by
+    OpenCV's ``INTER_LINEAR`` (the same half-pixel sampling; within 1e-5 of
+    torch's), returned in channels-last memory, the layout translate()
+    works in."""
+    import cv2
+    b, c = params.shape[:2]
+    out = torch.empty(b, size[0], size[1], c, dtype=params.dtype)
+    for src, dst in zip(params.permute(0, 2, 3, 1).contiguous().numpy(),
+                        out.numpy()):
+        res = cv2.resize(src, (size[1], size[0]),
+                         interpolation=cv2.INTER_LINEAR)
+        dst[...] = res.reshape(dst.shape)  # one channel comes back 2D
+    return out.permute(0, 3, 1, 2)
+
+
+@functools.lru_cache(maxsize=64)
+def _level_kernel_numpy(sigma: float, kernel_size: int):
+    """A level's taps for OpenCV (float32), made once per level."""
+    radius = _level_radius(sigma, kernel_size)
+    return gaussian_kernel1d(torch.tensor(sigma, dtype=torch.float64),
+                             2 * radius + 1).to(torch.float32).numpy()
+
+
+def _blur_fixed_cv2(x_nhwc: Tensor, sigma: float,
+                    kernel_size: int) -> Tensor:
+    """:func:`_blur_fixed` without padding or autograd, by OpenCV.
+
+    The same separable kernel (:func:`gaussian_kernel1d`, same radius) and
+    the same replicate border (``BORDER_REPLICATE`` repeats the edge pixel,
+    as the padding does); OpenCV's SIMD row and column filters run 3-5x
+    faster on CPU than torch's depthwise convolutions of the same taps
+    (README, "Speed"). For float32 CPU images that need no gradient.
+    """
+    import cv2
+    k = _level_kernel_numpy(sigma, kernel_size)
+    out = torch.empty_like(x_nhwc)
+    for src, dst in zip(x_nhwc.numpy(), out.numpy()):
+        cv2.sepFilter2D(src, -1, k, k, dst=dst,
+                        borderType=cv2.BORDER_REPLICATE)
+    return out
+
+
 def sigma_to_level(sigma: Tensor) -> Tensor:
     """Continuous level coordinate ``u`` of :data:`SIGMA_LEVELS` (level k at
     ``u == k``): ``sigma / s1`` below the first level, ``1 + log(sigma/s1) /
-    log(ratio)`` above. Clamped to ``[0, SIGMA_NUM_LEVELS - 1]``."""
+    log(ratio)`` above. Clamped to ``[0, SIGMA_NUM_LEVELS - 1]``.
+
+    Written as ``min(sigma / s1, 1) + log(max(sigma, s1) / s1) / log(ratio)``
+    (each term is zero or one where the other applies): no mask, no
+    ``where``, the slowest of the element-wise passes it replaces.
+    """
     s1 = SIGMA_FIRST_LEVEL
-    below = sigma / s1
-    above = 1.0 + torch.log(torch.clamp(sigma, min=s1) / s1) / _LOG_RATIO
-    u = torch.where(sigma < s1, below, above)
-    return u.clamp(0.0, SIGMA_NUM_LEVELS - 1)
+    if sigma.requires_grad:
+        linear = torch.clamp(sigma * (1.0 / s1), max=1.0)
+        log = torch.log(torch.clamp(sigma, min=s1) * (1.0 / s1))
+        return (log * (1.0 / _LOG_RATIO) + linear).clamp(
+            0.0, SIGMA_NUM_LEVELS - 1)
+    # The same arithmetic in place: a fresh full-size tensor costs as much
+    # as a pass over it (page faults), so two instead of eight.
+    linear = (sigma * (1.0 / s1)).clamp_(max=1.0)
+    log = torch.clamp(sigma, min=s1).mul_(1.0 / s1).log_()
+    return log.mul_(1.0 / _LOG_RATIO).add_(linear).clamp_(
+        0.0, SIGMA_NUM_LEVELS - 1)
+
+
+#: Rows per band of the OpenCV path (see _local_blur_opencv).
+_BAND_ROWS = 64
+
+
+def _level_range(u: Tensor) -> Tuple[int, int]:
+    """The first and last level the hat weights of ``u`` can touch."""
+    u_min, u_max = float(u.detach().min()), float(u.detach().max())
+    lo = min(int(math.floor(u_min)), SIGMA_NUM_LEVELS - 2)
+    hi = max(lo + 1, min(int(math.ceil(u_max)), SIGMA_NUM_LEVELS - 1))
+    return lo, hi
+
+
+def _blend_levels_into(out: Tensor, x: Tensor, u: Tensor, lo: int, hi: int,
+                       blur_level) -> None:
+    """Without autograd: ``out`` = the levels ``lo..hi`` of ``x`` blended
+    at ``u``, level by level: ``out = lerp(out, L_k, clamp(u - (k - 1), 0,
+    1))`` leaves ``L_k`` where ``u >= k``, the lerp of ``L_{k-1}`` and
+    ``L_k`` where ``k - 1 <= u < k`` and the earlier value below: the hat
+    weights' interpolation in 3 in-place passes over memory per level."""
+    out.copy_(x if lo == 0 else blur_level(SIGMA_LEVELS[lo]))
+    ramp = torch.empty_like(out)
+    for k in range(lo + 1, hi + 1):
+        torch.sub(u, k - 1, out=ramp).clamp_(0.0, 1.0)
+        out.lerp_(blur_level(SIGMA_LEVELS[k]), ramp)
+
+
+def _local_blur_opencv(x: Tensor, u: Tensor, kernel_size: int) -> Tensor:
+    """The no-autograd CPU path, in bands of :data:`_BAND_ROWS` rows.
+
+    Each band blends only the levels its own ``u`` touches (a band whose
+    sigma spans 1-2 levels pays for 2, not for the image's whole range),
+    and its passes over memory stay in cache. A band's levels are filtered
+    on the band plus a margin of the largest level's radius (OpenCV's
+    replicate border is only reached at the image's own edges), so every
+    band's pixels equal the whole-image computation's.
+    """
+    out = torch.empty_like(x)
+    height = x.shape[1]
+    for top in range(0, height, _BAND_ROWS):
+        bottom = min(height, top + _BAND_ROWS)
+        u_band, x_band = u[:, top:bottom], x[:, top:bottom]
+        if float(u_band.max()) <= 0.0:
+            out[:, top:bottom] = x_band
+            continue
+        lo, hi = _level_range(u_band)
+        margin = _level_radius(SIGMA_LEVELS[hi], kernel_size)
+        t0, t1 = max(0, top - margin), min(height, bottom + margin)
+        rows = slice(top - t0, bottom - t0)
+
+        def blur_level(s, x_ext=x[:, t0:t1], rows=rows):
+            return _blur_fixed_cv2(x_ext, s, kernel_size)[:, rows]
+
+        _blend_levels_into(out[:, top:bottom], x_band, u_band, lo, hi,
+                           blur_level)
+    return out
 
 
 def _local_blur_fast(img: Tensor, sigma: Tensor, kernel_size: int) -> Tensor:
-    # Work in (B, H, W, C) so that the depthwise convs and the weighting all
-    # run on contiguous channels-last memory.
-    x = img.permute(0, 2, 3, 1).contiguous()
+    # Work in (B, H, W, C) so that the filters and the weighting all run on
+    # contiguous channels-last memory.
+    if not sigma.requires_grad and float(sigma.max()) <= 0.0:
+        return img  # sigma == 0 everywhere: exactly the identity
+    x = img.permute(0, 2, 3, 1).contiguous()  # free for channels-last input
     u = sigma_to_level(sigma.clamp(0.0, SIGMA_MAX).permute(0, 2, 3, 1))
     u = u.expand_as(x)
-    u_min, u_max = float(u.detach().min()), float(u.detach().max())
-    if not sigma.requires_grad and u_max == 0.0:
-        return img  # sigma == 0 everywhere: exactly the identity
-    lo = min(int(math.floor(u_min)), SIGMA_NUM_LEVELS - 2)
-    hi = max(lo + 1, min(int(math.ceil(u_max)), SIGMA_NUM_LEVELS - 1))
+    grad = x.requires_grad or u.requires_grad
+    if not grad and _opencv_applies(x):
+        return _local_blur_opencv(x, u, kernel_size).permute(0, 3, 1, 2)
+    # torch's convolutions: autograd, other devices and dtypes.
+    lo, hi = _level_range(u)
     pad = _level_radius(SIGMA_LEVELS[hi], kernel_size)
     padded = _replicate_pad_nhwc(x, pad)
-    # Linear interpolation between the two levels around u, written as a
-    # sum of hat weights max(0, 1 - |u - k|) over the levels: each level is
-    # consumed as soon as it is made, so no level stack is held and no
-    # per-pixel gather is needed (27% faster at 720x1280 on 2 CPU cores,
-    # and peak memory no longer grows with the number of levels).
-    grad = x.requires_grad or u.requires_grad
-    if grad:
-        # The same weights with lerp's one-sided derivative at the levels:
-        # |u - k| has zero slope at u == k, which would freeze sigma at 0
-        # (where the KPN starts).
-        idx = torch.floor(u.detach()).clamp_(max=SIGMA_NUM_LEVELS - 2)
-        frac = u - idx
+
+    def blur_level(s):
+        return _blur_fixed(padded, pad, s, kernel_size)
+
+    if not grad:
+        out = torch.empty_like(x)
+        _blend_levels_into(out, x, u, lo, hi, blur_level)
+        return out.permute(0, 3, 1, 2)
+    # Linear interpolation between the two levels around u as a sum of hat
+    # weights over the levels, each level consumed as soon as it is made (no
+    # level stack, no per-pixel gather), with lerp's one-sided derivative at
+    # the levels: |u - k| has zero slope at u == k, which would freeze sigma
+    # at 0 (where the KPN starts).
+    idx = torch.floor(u.detach()).clamp_(max=SIGMA_NUM_LEVELS - 2)
+    frac = u - idx
     out = None
     for k in range(lo, hi + 1):
         s = SIGMA_LEVELS[k]
-        level = x if s == 0 else _blur_fixed(padded, pad, s, kernel_size)
-        if grad:
-            weight = torch.where(idx == k, 1.0 - frac,
-                                 torch.where(idx == k - 1, frac, 0.0))
-            out = level * weight if out is None else out + level * weight
-        else:
-            weight = (u - k).abs_().neg_().add_(1.0).clamp_(min=0.0)
-            if out is None:
-                out = level * weight
-            else:
-                out.addcmul_(level, weight)
+        level = x if s == 0 else blur_level(s)
+        weight = torch.where(idx == k, 1.0 - frac,
+                             torch.where(idx == k - 1, frac, 0.0))
+        out = level * weight if out is None else out + level * weight
     return out.permute(0, 3, 1, 2)
 
 
@@ -507,7 +652,9 @@ def upsample_params(params: Tensor,
     if (in_h, in_w) == (out_h, out_w) and inside:
         return params[..., top:top + ch, left:left + cw]
     if crop is None:
-        # Same sampling as below, but torch's kernel is ~15x faster.
+        # Same sampling as below, but these kernels are ~15x faster.
+        if _opencv_applies(params):
+            return _resize_opencv(params, (out_h, out_w))
         return F.interpolate(params, size=(out_h, out_w), mode='bilinear',
                              align_corners=False)
 
@@ -568,16 +715,26 @@ def translate(img: Tensor,
             params.shape[0] not in (1, img.shape[0]):
         raise ValueError(f'params must be (B, 12, h, w) with B = '
                          f'{img.shape[0]}, got {tuple(params.shape)}')
+    if noise is not None and (noise.dim() != 4 or noise.shape[1] != 3 or
+                              noise.shape[-2:] != img.shape[-2:]):
+        raise ValueError(f'noise must be (B, 3, H, W) like the image, '
+                         f'got {tuple(noise.shape)}')
     params = params.to(dtype=img.dtype, device=img.device)
-    full = upsample_params(params, img.shape[-2:])
-    w, b, sigma, n = split_params(full)
+    # Every full-size tensor in channels-last memory: the colour matrices,
+    # the blur's filters and every element-wise pass then read contiguous
+    # memory, with no layout change in between (README, "Speed").
+    cl = torch.channels_last
+    img = img.contiguous(memory_format=cl)
+    w, b, sigma, n = (
+        upsample_params(group.contiguous(), img.shape[-2:]).contiguous(
+            memory_format=cl) for group in split_params(params))
 
     rgb = color_affine(img, w, b, color_space)
     out = local_gaussian_blur(rgb, sigma, mode=blur_mode)
+    in_place = not torch.is_grad_enabled() or not out.requires_grad
     if noise is not None:
-        if noise.dim() != 4 or noise.shape[1] != 3 or \
-                noise.shape[-2:] != img.shape[-2:]:
-            raise ValueError(f'noise must be (B, 3, H, W) like the image, '
-                             f'got {tuple(noise.shape)}')
-        out = out + n * noise.to(dtype=out.dtype, device=out.device)
-    return out.clamp(0.0, 1.0) if clamp else out
+        noise = noise.to(dtype=out.dtype, device=out.device)
+        out = out.addcmul_(n, noise) if in_place else out + n * noise
+    if not clamp:
+        return out
+    return out.clamp_(0.0, 1.0) if in_place else out.clamp(0.0, 1.0)

@@ -158,6 +158,44 @@ def test_fast_blur_matches_exact_with_varying_sigma():
     assert err.max() <= 0.03
 
 
+def test_opencv_path_equals_torch_path():
+    """Without autograd on the CPU, the blur's filters, the parameter
+    upsampling and the colour matrices run in OpenCV, in bands of rows
+    that each blend only the levels they touch; the result equals the
+    torch kernels' (the autograd path) for every band layout, batch item
+    and sigma range, a band at sigma 0 included."""
+    g = torch.Generator().manual_seed(11)
+    h = 2 * DF._BAND_ROWS + 37  # three bands, the last one partial
+    img = torch.cat([scene_image(h, 90, seed=s) for s in (1, 2)])
+    sigma = DF.SIGMA_MAX * torch.rand(2, 3, h, 90, generator=g)
+    sigma[:, :, :DF._BAND_ROWS] = 0.0  # a band without blur
+    sigma[1, :, -40:] = 5.0 + torch.rand(3, 40, 90, generator=g)  # high only
+    fast = DF.local_gaussian_blur(img, sigma)
+    with torch.enable_grad():
+        ref = DF.local_gaussian_blur(img.clone().requires_grad_(), sigma)
+    torch.testing.assert_close(fast, ref.detach(), atol=2e-6, rtol=0)
+    assert torch.equal(fast[:, :, :DF._BAND_ROWS], img[:, :, :DF._BAND_ROWS])
+    params = random_params(2, 12, 20, sigma_max=DF.SIGMA_MAX, seed=3)
+    noise = DF.make_noise((2, 3, h, 90), seed=4)
+    out = DF.translate(img, params, noise=noise)
+    ref = DF.translate(img, params.clone().requires_grad_(), noise=noise)
+    torch.testing.assert_close(out, ref.detach(), atol=2e-5, rtol=0)
+
+
+def test_sigma_to_level_is_the_same_with_and_without_autograd():
+    sigma = torch.cat([torch.linspace(0, DF.SIGMA_MAX, 1001),
+                       torch.tensor(DF.SIGMA_LEVELS)])
+    plain = DF.sigma_to_level(sigma.clone())
+    tracked = DF.sigma_to_level(sigma.clone().requires_grad_())
+    torch.testing.assert_close(plain, tracked.detach(), atol=1e-6, rtol=0)
+    # Level k sits at u == k; linear below the first level.
+    levels = plain[-len(DF.SIGMA_LEVELS):]
+    torch.testing.assert_close(levels, torch.arange(
+        float(len(DF.SIGMA_LEVELS))), atol=1e-5, rtol=0)
+    half = DF.sigma_to_level(torch.tensor([DF.SIGMA_FIRST_LEVEL / 2]))
+    torch.testing.assert_close(half, torch.tensor([0.5]))
+
+
 @pytest.mark.parametrize('mode', ['fast', 'exact'])
 @pytest.mark.parametrize('sigma', [0.0, 0.4, 1.0, 2.5, 6.0])
 def test_geometry_bright_pixel_centroid_stays_put(mode, sigma):
@@ -283,7 +321,12 @@ def test_upsample_params_crop_equals_interpolate():
     full = DF.upsample_params(p, (90, 161))
     ref = torch.nn.functional.interpolate(p, size=(90, 161), mode='bilinear',
                                           align_corners=False)
-    assert torch.equal(full, ref)
+    # Without autograd on the CPU OpenCV resizes (the same sampling, float
+    # rounding apart); with it, torch's own kernel.
+    torch.testing.assert_close(full, ref, atol=1e-5, rtol=0)
+    assert torch.equal(DF.upsample_params(p.requires_grad_(), (90, 161)),
+                       ref)
+    p = p.detach()
     crop = DF.upsample_params(p, (90, 161), crop=(7, 13, 40, 100))
     torch.testing.assert_close(crop, full[..., 7:47, 13:113], atol=1e-6,
                                rtol=0)
