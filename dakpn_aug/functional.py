@@ -221,6 +221,8 @@ _CB = 2.0 * (1.0 - _LUMA[2])
 _CR = 2.0 * (1.0 - _LUMA[0])
 
 
+# The same two maps as matrices, for OpenCV (rgb_to_ycbcr below is the
+# definition; a test holds them equal).
 _RGB_TO_YCBCR = torch.tensor(
     [_LUMA,
      [-_LUMA[0] / _CB, -_LUMA[1] / _CB, (1.0 - _LUMA[2]) / _CB],
@@ -230,22 +232,22 @@ _YCBCR_TO_RGB = torch.linalg.inv(_RGB_TO_YCBCR)
 _YCBCR_TO_RGB[_YCBCR_TO_RGB.abs() < 1e-12] = 0.0  # B has no Cr: exactly 0
 
 
-def _mix_channels(x: Tensor, matrix: Tensor) -> Tensor:
-    """``matrix @ x`` over the channel dim (-3) of (..., 3, H, W) tensors:
-    one matrix multiply over channels-last memory (the layout translate()
-    works in), instead of a dozen passes over single-channel planes."""
-    last = x.movedim(-3, -1)
-    if x.dim() == 4 and last.is_contiguous() and _opencv_applies(x):
-        # cv2.transform: the same 3x3 product, ~20x faster than a matmul
-        # whose inner dimension is 3.
-        import cv2
-        m = matrix.to(torch.float32).numpy()
-        out = torch.empty_like(last)
-        for src, dst in zip(last.numpy(), out.numpy()):
-            cv2.transform(src, m, dst=dst)
-        return out.movedim(-1, -3)
-    m = matrix.to(dtype=x.dtype, device=x.device)
-    return (last @ m.T).movedim(-1, -3)
+def _transform_opencv(x: Tensor, matrix: Tensor) -> Tensor:
+    """``matrix @ x`` over the channels of a channels-last (B, 3, H, W)
+    float32 CPU tensor by ``cv2.transform`` (~20x faster than a matmul with
+    an inner dimension of 3, or than the per-plane formulas)."""
+    import cv2
+    last = x.permute(0, 2, 3, 1)
+    m = matrix.to(torch.float32).numpy()
+    out = torch.empty_like(last)
+    for src, dst in zip(last.numpy(), out.numpy()):
+        cv2.transform(src, m, dst=dst)
+    return out.permute(0, 3, 1, 2)
+
+
+def _opencv_transform_applies(x: Tensor) -> bool:
+    return x.dim() == 4 and _opencv_applies(x) and \
+        x.permute(0, 2, 3, 1).is_contiguous()
 
 
 def rgb_to_ycbcr(rgb: Tensor) -> Tensor:
@@ -257,12 +259,30 @@ def rgb_to_ycbcr(rgb: Tensor) -> Tensor:
         >>> rgb_to_ycbcr(torch.tensor([.5, .5, .5]).view(1, 3, 1, 1)).flatten()
         tensor([0.5000, 0.0000, 0.0000])
     """
-    return _mix_channels(rgb, _RGB_TO_YCBCR)
+    if _opencv_transform_applies(rgb):
+        return _transform_opencv(rgb, _RGB_TO_YCBCR)
+    return _rgb_to_ycbcr_torch(rgb)
+
+
+def _rgb_to_ycbcr_torch(rgb: Tensor) -> Tensor:
+    r, g, b = rgb.unbind(-3)
+    y = _LUMA[0] * r + _LUMA[1] * g + _LUMA[2] * b
+    return torch.stack((y, (b - y) / _CB, (r - y) / _CR), dim=-3)
 
 
 def ycbcr_to_rgb(ycc: Tensor) -> Tensor:
     """Inverse of :func:`rgb_to_ycbcr` (no clamping)."""
-    return _mix_channels(ycc, _YCBCR_TO_RGB)
+    if _opencv_transform_applies(ycc):
+        return _transform_opencv(ycc, _YCBCR_TO_RGB)
+    return _ycbcr_to_rgb_torch(ycc)
+
+
+def _ycbcr_to_rgb_torch(ycc: Tensor) -> Tensor:
+    y, cb, cr = ycc.unbind(-3)
+    r = y + _CR * cr
+    b = y + _CB * cb
+    g = (y - _LUMA[0] * r - _LUMA[2] * b) / _LUMA[1]
+    return torch.stack((r, g, b), dim=-3)
 
 
 def color_affine(img: Tensor, weight: Tensor, bias: Tensor,
@@ -274,11 +294,15 @@ def color_affine(img: Tensor, weight: Tensor, bias: Tensor,
     _check_color_space(color_space)
     if color_space == 'hsv':
         return hsv_to_rgb(weight * rgb_to_hsv(img) + bias)
-    ycc = rgb_to_ycbcr(img)
-    if ycc.requires_grad:
-        return ycbcr_to_rgb(torch.addcmul(bias, weight, ycc)).clamp(0.0, 1.0)
+    if torch.is_grad_enabled() and (img.requires_grad or
+                                    weight.requires_grad or
+                                    bias.requires_grad):
+        # Training: torch's ops, in the order the recipes were trained with.
+        out = _ycbcr_to_rgb_torch(weight * _rgb_to_ycbcr_torch(img) + bias)
+        return out.clamp(0.0, 1.0)
     # In place without autograd (a fresh full-size tensor costs a pass).
-    return ycbcr_to_rgb(ycc.mul_(weight).add_(bias)).clamp_(0.0, 1.0)
+    ycc = rgb_to_ycbcr(img).mul_(weight).add_(bias)
+    return ycbcr_to_rgb(ycc).clamp_(0.0, 1.0)
 
 
 # ------------------------------------------------------------------ blur
@@ -427,18 +451,17 @@ def sigma_to_level(sigma: Tensor) -> Tensor:
     ``u == k``): ``sigma / s1`` below the first level, ``1 + log(sigma/s1) /
     log(ratio)`` above. Clamped to ``[0, SIGMA_NUM_LEVELS - 1]``.
 
-    Written as ``min(sigma / s1, 1) + log(max(sigma, s1) / s1) / log(ratio)``
-    (each term is zero or one where the other applies): no mask, no
-    ``where``, the slowest of the element-wise passes it replaces.
     """
     s1 = SIGMA_FIRST_LEVEL
     if sigma.requires_grad:
-        linear = torch.clamp(sigma * (1.0 / s1), max=1.0)
-        log = torch.log(torch.clamp(sigma, min=s1) * (1.0 / s1))
-        return (log * (1.0 / _LOG_RATIO) + linear).clamp(
-            0.0, SIGMA_NUM_LEVELS - 1)
-    # The same arithmetic in place: a fresh full-size tensor costs as much
-    # as a pass over it (page faults), so two instead of eight.
+        below = sigma / s1
+        above = 1.0 + torch.log(torch.clamp(sigma, min=s1) / s1) / _LOG_RATIO
+        u = torch.where(sigma < s1, below, above)
+        return u.clamp(0.0, SIGMA_NUM_LEVELS - 1)
+    # Without autograd, the same function as min(sigma / s1, 1) +
+    # log(max(sigma, s1) / s1) / log(ratio) (each term is 0 or 1 where the
+    # other applies), in place: no mask, no where, and two fresh full-size
+    # tensors instead of eight (each costs about a pass in page faults).
     linear = (sigma * (1.0 / s1)).clamp_(max=1.0)
     log = torch.clamp(sigma, min=s1).mul_(1.0 / s1).log_()
     return log.mul_(1.0 / _LOG_RATIO).add_(linear).clamp_(
