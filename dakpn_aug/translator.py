@@ -200,7 +200,12 @@ class DAKPNTranslator(nn.Module):
         if noise is None:
             noise = self.noise_for(images.shape, generator=generator,
                                    device=images.device)
-        out = DF.translate(images.float(), params, noise=noise,
+        # An accelerator translates in the batch's own float dtype (float16
+        # and bfloat16 batches are what its throughput numbers are for);
+        # the CPU in float32 (its half-precision kernels are slow or
+        # missing, and OpenCV's filters are float32).
+        work = images if images.device.type != 'cpu' else images.float()
+        out = DF.translate(work, params, noise=noise,
                            blur_mode=self.blur_mode,
                            color_space=self.kpn.color_space)
         return out.to(images.dtype)

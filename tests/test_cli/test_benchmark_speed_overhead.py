@@ -32,4 +32,21 @@ def test_speed_benchmark_quick_runs(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     md = (tmp_path / 'speed.md').read_text()
     assert 'translate: typical' in md and 'naive per-pixel kernels' in md
+    assert 'translate: typical, batch 8, per image' in md
+    assert '360x640 / 180x320 = ' in md  # the linear-in-pixels ratio
     assert (tmp_path / 'speed.json').is_file()
+
+
+def test_gpu_throughput_case_runs_on_the_cpu():
+    """The half-precision batched case the GPU goals are judged on runs
+    unchanged on any device (here the CPU, bfloat16 batches)."""
+    from dakpn_aug.cli.benchmark_speed import throughput_rows
+    rows = throughput_rows('cpu', torch.bfloat16, 'fcn_tiny', batch=2,
+                           repeats=1, warmup=0,
+                           sizes=((48, 80), (96, 160)))
+    assert [r['case'] for r in rows] == [
+        'translate, bfloat16, batch 2, per image',
+        'encoder + translate, bfloat16, batch 2, per image',
+        'encoder + translate, bfloat16, batch 1, per image']
+    assert all(r['images_per_s'] > 0 and r['goal_time'] == ''
+               for r in rows)
