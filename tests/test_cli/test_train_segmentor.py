@@ -208,3 +208,24 @@ def test_misspelt_config_key_is_one_clear_error(data, tmp_path):
     assert 'train_segmentor: error' in proc.stderr
     assert 'num_clases' in proc.stderr and 'misspelt' in proc.stderr
     assert 'Traceback' not in proc.stderr
+
+
+@pytest.mark.slow
+def test_paper_encoder_config_trains_a_step(data, tmp_path):
+    """The paper's encoder config (FCN-R50-D8 at 96x160 on GTA5) takes a
+    real step on files in the real layouts, validates on Cityscapes-layout
+    files, and exports an encoder.pth the R50 preset loads (the DA-KPN-T
+    config differs only in its training dataset, CityscapesLabelIdsDataset,
+    which the validation runs)."""
+    name, root = 'fcn_r50-d8_gta5-96x160_encoder.py', 'gta5'
+    from dakpn_aug.models import SemanticEncoder
+    wd = tmp_path / 'wd'
+    run(REPO / 'mmseg_configs' / name, '--data-root', data / root,
+        '--val-data-root', data / 'cityscapes', '--work-dir', wd,
+        '--max-iters', 1, '--cfg-options', *FAST, 'train_cfg.val_interval=1',
+        timeout=600)
+    ckpt = torch.load(wd / 'encoder.pth', weights_only=True)
+    assert ckpt['meta']['iterations'] == 1
+    assert isinstance(ckpt['meta']['mIoU'], float)
+    enc = SemanticEncoder('fcn_r50-d8', checkpoint=str(wd / 'encoder.pth'))
+    assert enc(torch.rand(1, 3, 64, 96)).shape == (1, 19, 96, 160)

@@ -331,6 +331,29 @@ def test_train_dakpn_end_to_end_writes_bundle_and_pictures(demo_data,
     assert torch.equal(exp.translate_batch(x), tr.translate_batch(x))
 
 
+@pytest.mark.slow
+def test_paper_config_trains_a_step(demo_data, tmp_path):
+    """The paper-scale GTA5 -> Cityscapes config (FCN-R50-D8 encoder, HSV,
+    clamped noise, 720x1280 sources, 90x160 patches) takes a real training
+    step on files in the real layouts and writes a bundle that translates
+    (batch and workers cut for the CPU; nothing else changed)."""
+    config = ROOT / 'mmseg_configs' / 'dakpn_fcn-r50_gta2cityscapes-720x1280.py'
+    work = tmp_path / 'paper'
+    run_tool([sys.executable, 'tools/train_dakpn.py', str(config),
+              '--work-dir', str(work), '--source-root',
+              str(demo_data / 'gta5'), '--target-root',
+              str(demo_data / 'cityscapes'), '--max-iters', '1',
+              '--cfg-options', 'train_dataloader.batch_size=2',
+              'train_dataloader.num_workers=0',
+              'train_dataloader.persistent_workers=False'])
+    tr = DAKPNTranslator.from_checkpoint(work / 'dakpn_bundle.pth')
+    assert tr.bundle_meta['extra']['iterations'] == 1
+    assert tr.kpn.color_space == 'hsv' and tr.noise.distribution == 'clamped'
+    assert tr.encoder.segmentor_cfg['backbone']['depth'] == 50
+    out = tr.translate_batch(torch.rand(1, 3, 90, 160))
+    assert out.shape == (1, 3, 90, 160) and torch.isfinite(out).all()
+
+
 def test_export_bundle_refuses_to_unpickle_without_trust(demo_data,
                                                          tmp_path):
     train(demo_data, tmp_path / 'run', 1)
