@@ -341,6 +341,26 @@ class DAKPNTranslator(nn.Module):
                         'values (a diverged training?)')
         return meta, tensors
 
+    @staticmethod
+    def bundle_digest(path: Union[str, Path]) -> str:
+        """SHA-256 of what a bundle is: its weights and its metadata except
+        the time it was written (``created``). The same recipe retrained bit
+        for bit, or a copy of the file, gives the same digest; any other
+        weight or setting another one (the file's own hash changes with
+        every save). The file is validated as by :meth:`read_bundle`."""
+        import hashlib
+        meta, tensors = DAKPNTranslator.read_bundle(path)
+        meta = {k: v for k, v in meta.items() if k != 'created'}
+        h = hashlib.sha256(json.dumps(meta, sort_keys=True).encode())
+        for part in sorted(tensors):
+            for key in sorted(tensors[part]):
+                value = tensors[part][key]
+                h.update(f'{part}/{key}:{value.dtype}:{tuple(value.shape)}'
+                         .encode())
+                h.update(value.contiguous().reshape(-1).view(torch.uint8)
+                         .numpy().tobytes())
+        return h.hexdigest()
+
     @classmethod
     def from_checkpoint(cls,
                         path: Union[str, Path],

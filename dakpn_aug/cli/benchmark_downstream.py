@@ -37,7 +37,7 @@ Rerunning with the same ``--out`` skips trainings that already finished
 (each writes its ``encoder.pth`` last), so a killed run resumes; an
 ``--out`` made with another DA-KPN bundle is refused, not silently reused.
 ``downstream.json`` keeps one record per finished (row, seed) (mIoU,
-per-class IoU, minutes, commit, bundle sha256) and is rewritten after each
+per-class IoU, minutes, commit, bundle digest) and is rewritten after each
 run; ``--reuse FILE`` takes the records of an earlier run of the same
 protocol (rows with DA-KPN only where the bundle is the same) so a job too
 long for one machine session continues in the next. ``--jobs N`` trains N
@@ -225,8 +225,8 @@ def benchmark_data(out: Path, seed: int, counts: dict) -> Path:
 def check_same_bundle(out: Path, bundle: Path) -> None:
     """Finished runs in ``out`` are reused, so they must come from this
     bundle: remember its hash on the first run, refuse another one later."""
-    digest = sha256(bundle)
-    stamp = out / 'bundle.sha256'
+    digest = bundle_digest(bundle)
+    stamp = out / 'bundle.digest'
     if not stamp.exists():
         stamp.write_text(digest + '\n')
     elif stamp.read_text().strip() != digest:
@@ -274,9 +274,12 @@ def fcn_score_table(scores: dict) -> str:
     return '\n'.join(lines) + '\n'
 
 
-def sha256(path: Path) -> str:
-    import hashlib
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+def bundle_digest(path: Path) -> str:
+    """Which bundle: its weights and settings, not the time it was saved
+    (``DAKPNTranslator.bundle_digest``), so a ``make demo`` that retrains
+    the same bundle bit for bit in a later session matches its records."""
+    from dakpn_aug import DAKPNTranslator
+    return DAKPNTranslator.bundle_digest(path)
 
 
 def git_commit() -> str:
@@ -309,8 +312,9 @@ def reusable_runs(path: Path, protocol: dict, variants, seeds, provenance):
     """``(row, seed, record)`` of an earlier ``downstream.json`` that this
     run can take as finished: same protocol (iterations, image counts,
     data seed, data folders) and, for rows that use DA-KPN, the same
-    bundles (sha256). Anything else is trained again; a file of another
-    protocol is an error, not a silent mix."""
+    bundles (``bundle_digest``: weights and settings, not the file's save
+    time). Anything else is trained again; a file of another protocol is an
+    error, not a silent mix."""
     try:
         saved = json.loads(Path(path).read_text())
     except (OSError, ValueError) as e:
@@ -646,16 +650,16 @@ def main(argv=None) -> int:
     protocol = dict(iters=args.iters, counts=counts,
                     data=['generated', args.data_seed] if generated
                     else [str(Path(r).resolve()) for r in roots])
-    digests = {}  # bundle path -> sha256, computed once
+    digests = {}  # bundle path -> digest, computed once
 
     def provenance(name: str, i: int) -> dict:
         out = {}
         if name.startswith(('dakpn', 'symmetric')):
             b = bundles[name][i]
-            out['bundle_sha256'] = digests.setdefault(b, sha256(b))
+            out['bundle_digest'] = digests.setdefault(b, bundle_digest(b))
         if name in SYMMETRIC:
-            out['reverse_bundle_sha256'] = digests.setdefault(
-                reverse_bundle, sha256(reverse_bundle))
+            out['reverse_bundle_digest'] = digests.setdefault(
+                reverse_bundle, bundle_digest(reverse_bundle))
         return out
 
     if args.reuse is not None:

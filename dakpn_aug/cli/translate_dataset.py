@@ -44,7 +44,6 @@ cover every file exactly once.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -104,18 +103,12 @@ def write_bytes_synced(path: Path, data: bytes) -> None:
         os.fsync(f.fileno())
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            h.update(block)
-    return h.hexdigest()
-
-
 class Manifest:
     """What a run finished: ``OUT/.dakpn_translate/`` holds ``bundle.json``
-    (the bundle's SHA-256) and one ``done-RANK.jsonl`` per process with a
-    line per finished image (relative path, bytes, bundle hash)."""
+    (the bundle's digest: weights and settings,
+    ``DAKPNTranslator.bundle_digest``) and one ``done-RANK.jsonl`` per
+    process with a line per finished image (relative path, bytes, bundle
+    digest)."""
 
     def __init__(self, out: Path, rank: int):
         self.dir = out / STATE_DIR
@@ -128,16 +121,18 @@ class Manifest:
     def start(self, bundle: Path, digest: str, overwrite: bool) -> None:
         """Refuse another bundle's OUT unless ``overwrite``."""
         old = self.recorded_bundle()
-        if old is not None and old['sha256'] != digest and not overwrite:
+        if old is not None and old.get('digest') != digest and \
+                not overwrite:
             fail(f'{self.dir.parent} holds translations made by another '
-                 f'bundle ({old["path"]}, sha256 {old["sha256"][:12]}...) '
-                 f'than {bundle} (sha256 {digest[:12]}...); mixing them is '
+                 f'bundle ({old["path"]}, digest '
+                 f'{str(old.get("digest"))[:12]}...) than {bundle} (digest '
+                 f'{digest[:12]}...); mixing them is '
                  'refused. Use another OUT_DIR, or --overwrite to translate '
                  'every image again with this bundle')
         self.dir.mkdir(parents=True, exist_ok=True)
-        if old is None or old['sha256'] != digest:
+        if old is None or old.get('digest') != digest:
             write_atomic(self.dir / 'bundle.json', lambda p: write_bytes_synced(
-                p, json.dumps(dict(path=str(bundle), sha256=digest)).encode()))
+                p, json.dumps(dict(path=str(bundle), digest=digest)).encode()))
 
     def done(self, digest: str) -> Dict[str, int]:
         """Relative path -> recorded size, for this bundle's entries."""
@@ -253,7 +248,7 @@ def main(argv=None) -> int:
         fail(str(e))
     except (RuntimeError, ValueError) as e:
         fail(f'--device {args.device}: {e}')
-    digest = sha256(args.bundle)
+    digest = DAKPNTranslator.bundle_digest(args.bundle)
 
     images, labels, layout = find_files(src)
     if not images:

@@ -156,13 +156,26 @@ def test_fcn_score_table_in_report(bench, tmp_path):
 
 
 def test_results_of_another_bundle_are_not_reused(bench, tmp_path):
-    bundle = tmp_path / 'b.pth'
-    bundle.write_bytes(b'first')
+    """A bundle is known by its weights and settings: saved again (another
+    file, another save time) it is the same bundle; other weights are
+    another one."""
+    import torch
+    from dakpn_aug import DAKPNTranslator
+    torch.manual_seed(0)
+    tr = DAKPNTranslator.build('fcn_tiny')
+    bundle = tr.save(tmp_path / 'b.pth')
     bench.check_same_bundle(tmp_path, bundle)
     bench.check_same_bundle(tmp_path, bundle)  # same bundle: fine
-    bundle.write_bytes(b'second')
+    import time
+    time.sleep(1.1)  # another 'created' second in the metadata
+    again = tr.save(tmp_path / 'again.pth')
+    assert again.read_bytes() != bundle.read_bytes()
+    bench.check_same_bundle(tmp_path, again)  # saved again: the same
+    with torch.no_grad():
+        tr.kpn.conv.bias.add_(0.01)
+    other = tr.save(tmp_path / 'other.pth')
     with pytest.raises(SystemExit, match='another DA-KPN bundle'):
-        bench.check_same_bundle(tmp_path, bundle)
+        bench.check_same_bundle(tmp_path, other)
 
 
 def test_bring_your_own_data_runs_the_chosen_methods(tmp_path):
@@ -229,14 +242,14 @@ def test_reuse_takes_matching_runs_only(bench, tmp_path):
         pytest.skip('needs a git checkout whose configs are committed')
     runs = {'source-only': {'0': dict(mIoU=9.0, commit=head),
                             '1': dict(mIoU=9.5, commit='')},
-            'dakpn': {'0': dict(mIoU=30.0, bundle_sha256='aaa', commit=head),
-                      '1': dict(mIoU=28.0, bundle_sha256='bbb',
+            'dakpn': {'0': dict(mIoU=30.0, bundle_digest='aaa', commit=head),
+                      '1': dict(mIoU=28.0, bundle_digest='bbb',
                                 commit=head)}}
     path = tmp_path / 'downstream.json'
     path.write_text(json.dumps(dict(protocol=protocol, runs=runs)))
 
     def provenance(name, i):
-        return {'bundle_sha256': 'aaa'} if name == 'dakpn' else {}
+        return {'bundle_digest': 'aaa'} if name == 'dakpn' else {}
 
     got = list(bench.reusable_runs(path, protocol, ['source-only', 'dakpn'],
                                    [0, 1], provenance))
