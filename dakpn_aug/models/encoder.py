@@ -216,29 +216,6 @@ class SemanticEncoder(BaseModule):
         self.segmentor.eval()  # frozen: BN/dropout always in eval mode
         return self
 
-    def _inference_segmentor(self):
-        """The segmentor with every batch norm folded into the convolution
-        before it (the encoder is frozen and always in eval mode, so this is
-        the same function with one pass fewer per layer). A copy: the
-        module's own weights and state_dict keep their layout. Rebuilt when
-        the weights, their device or dtype change."""
-        tensors = list(self.segmentor.parameters()) + \
-            list(self.segmentor.buffers())
-        key = tuple((t.data_ptr(), t._version, t.dtype) for t in tensors)
-        cached = self.__dict__.get('_fused')
-        if cached is None or cached[0] != key:
-            from mmcv.cnn import fuse_conv_bn
-            fused = fuse_conv_bn(copy.deepcopy(self.segmentor)).eval()
-            # Not a submodule: invisible to state_dict, parameters(), to().
-            self.__dict__['_fused'] = cached = (key, fused)
-        return cached[1]
-
-    def __getstate__(self):
-        # The fused copy is a cache: copies and pickles rebuild it.
-        state = super().__getstate__() if hasattr(super(), '__getstate__') \
-            else self.__dict__
-        return {k: v for k, v in state.items() if k != '_fused'}
-
     def resize_input(self, images: Tensor) -> Tensor:
         """Resize (B, 3, H, W) images to the encoder's input size."""
         if tuple(images.shape[-2:]) == self.input_size:
@@ -254,13 +231,8 @@ class SemanticEncoder(BaseModule):
                              f'{tuple(images.shape)}')
         x = self.resize_input(images.float())
         x = (x - self.mean) / self.std
-        # Inference (eval mode) runs the BN-folded copy; training DA-KPN
-        # runs the segmentor itself, so that a recipe's training stays
-        # bit-for-bit what it was (folding moves the logits by ~1e-7).
-        segmentor = self.segmentor if self.training else \
-            self._inference_segmentor()
-        feats = segmentor.extract_feat(x)
-        logits = segmentor.decode_head(feats)
+        feats = self.segmentor.extract_feat(x)
+        logits = self.segmentor.decode_head(feats)
         if tuple(logits.shape[-2:]) != self.input_size:
             logits = F.interpolate(
                 logits, size=self.input_size, mode='bilinear',

@@ -151,35 +151,6 @@ def test_encoder_loads_mmseg_checkpoint(tmp_path, tiny_encoder):
     torch.testing.assert_close(other(x), tiny_encoder(x))
 
 
-def test_encoder_inference_folds_batch_norm_into_convs(tmp_path):
-    """In eval mode (inference) the encoder runs a copy of its segmentor
-    with every BN folded into its conv: the same logits, its own weights
-    and state_dict untouched, the copy rebuilt when the weights change.
-    In train mode (DA-KPN training) it runs the segmentor itself."""
-    torch.manual_seed(0)
-    enc = SemanticEncoder('fcn_tiny')
-    x = torch.rand(2, 3, 96, 160)
-    enc.train()
-    plain = enc(x)
-    assert '_fused' not in enc.__dict__  # training never builds the copy
-    keys = list(enc.state_dict())
-    enc.eval()
-    torch.testing.assert_close(enc(x), plain, atol=1e-5, rtol=1e-5)
-    fused = enc.__dict__['_fused'][1]
-    n_bn = sum(isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
-               for m in enc.segmentor.modules())
-    assert n_bn > 0 and not any(
-        isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
-        for m in fused.modules())
-    assert list(enc.state_dict()) == keys
-    # New weights (as a bundle's load_state_dict writes them): rebuilt.
-    torch.manual_seed(1)
-    other = SemanticEncoder('fcn_tiny')
-    enc.load_state_dict(other.state_dict())
-    other.train()
-    torch.testing.assert_close(enc(x), other(x), atol=1e-5, rtol=1e-5)
-
-
 def test_encoder_rejects_mismatched_or_missing_checkpoint(tmp_path):
     with pytest.raises(DAKPNCheckpointError, match='does not exist'):
         SemanticEncoder('fcn_tiny', checkpoint=str(tmp_path / 'nope.pth'))
