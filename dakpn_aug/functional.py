@@ -469,7 +469,7 @@ def sigma_to_level(sigma: Tensor) -> Tensor:
 
 
 #: Rows per band of the OpenCV path (see _local_blur_opencv).
-_BAND_ROWS = 64
+_BAND_ROWS = 128
 
 
 def _level_range(u: Tensor) -> Tuple[int, int]:
@@ -502,27 +502,64 @@ def _local_blur_opencv(x: Tensor, u: Tensor, kernel_size: int) -> Tensor:
     and its passes over memory stay in cache. A band's levels are filtered
     on the band plus a margin of the largest level's radius (OpenCV's
     replicate border is only reached at the image's own edges), so every
-    band's pixels equal the whole-image computation's.
+    band's pixels equal the whole-image computation's. OpenCV's separable
+    filter is single-threaded, so the bands run on a pool of
+    ``torch.get_num_threads()`` threads (both OpenCV and torch release the
+    GIL; the bands write disjoint rows).
     """
     out = torch.empty_like(x)
     height = x.shape[1]
-    for top in range(0, height, _BAND_ROWS):
+    inference = torch.is_inference_mode_enabled()
+
+    def band(top: int) -> None:
+        # Autograd modes are per thread: a pool thread takes the caller's.
+        with torch.inference_mode(inference), torch.no_grad():
+            band_rows(top)
+
+    def band_rows(top: int) -> None:
         bottom = min(height, top + _BAND_ROWS)
         u_band, x_band = u[:, top:bottom], x[:, top:bottom]
         if float(u_band.max()) <= 0.0:
             out[:, top:bottom] = x_band
-            continue
+            return
         lo, hi = _level_range(u_band)
         margin = _level_radius(SIGMA_LEVELS[hi], kernel_size)
         t0, t1 = max(0, top - margin), min(height, bottom + margin)
-        rows = slice(top - t0, bottom - t0)
+        x_ext, rows = x[:, t0:t1], slice(top - t0, bottom - t0)
 
-        def blur_level(s, x_ext=x[:, t0:t1], rows=rows):
+        def blur_level(s):
             return _blur_fixed_cv2(x_ext, s, kernel_size)[:, rows]
 
         _blend_levels_into(out[:, top:bottom], x_band, u_band, lo, hi,
                            blur_level)
+
+    tops = range(0, height, _BAND_ROWS)
+    pool = _band_pool(min(torch.get_num_threads(), len(tops)))
+    if pool is None:
+        for top in tops:
+            band(top)
+    else:
+        for future in [pool.submit(band, top) for top in tops]:
+            future.result()
     return out
+
+
+_POOL: dict = {}
+
+
+def _band_pool(workers: int):
+    """A thread pool of ``workers`` threads for this process (a forked
+    dataloader worker makes its own), or None for one worker."""
+    if workers <= 1:
+        return None
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+    key = (os.getpid(), workers)
+    if key not in _POOL:
+        _POOL.clear()  # a parent's pool has no threads in a forked child
+        _POOL[key] = ThreadPoolExecutor(workers,
+                                        thread_name_prefix='dakpn-blur')
+    return _POOL[key]
 
 
 def _local_blur_fast(img: Tensor, sigma: Tensor, kernel_size: int) -> Tensor:

@@ -165,6 +165,7 @@ def test_opencv_path_equals_torch_path():
     torch kernels' (the autograd path) for every band layout, batch item
     and sigma range, a band at sigma 0 included."""
     g = torch.Generator().manual_seed(11)
+    threads = torch.get_num_threads()
     h = 2 * DF._BAND_ROWS + 37  # three bands, the last one partial
     img = torch.cat([scene_image(h, 90, seed=s) for s in (1, 2)])
     sigma = DF.SIGMA_MAX * torch.rand(2, 3, h, 90, generator=g)
@@ -180,6 +181,15 @@ def test_opencv_path_equals_torch_path():
     out = DF.translate(img, params, noise=noise)
     ref = DF.translate(img, params.clone().requires_grad_(), noise=noise)
     torch.testing.assert_close(out, ref.detach(), atol=2e-5, rtol=0)
+    # The bands run on a thread pool; autograd modes are per thread, and
+    # inference mode (what serving code uses) must reach the pool threads.
+    with torch.inference_mode():
+        assert torch.equal(DF.translate(img, params, noise=noise), out)
+    torch.set_num_threads(1)  # one thread: the bands run in this thread
+    try:
+        assert torch.equal(DF.translate(img, params, noise=noise), out)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_sigma_to_level_is_the_same_with_and_without_autograd():
