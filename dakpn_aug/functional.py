@@ -468,8 +468,16 @@ def sigma_to_level(sigma: Tensor) -> Tensor:
         0.0, SIGMA_NUM_LEVELS - 1)
 
 
-#: Rows per band of the OpenCV path (see _local_blur_opencv).
+#: Rows per band of the OpenCV paths (see _local_blur_opencv).
 _BAND_ROWS = 128
+#: translate() without autograd on the CPU runs band by band
+#: (_translate_opencv) once a batch is larger than this: its image-sized
+#: temporaries would pass glibc's largest mmap threshold (32 MiB), above
+#: which every call pays a page fault per 4 KiB (measured: 4K images at
+#: 17x the 720x1280 time instead of 9x, batches of 8 at twice the time per
+#: image). Below it, whole-image temporaries are recycled by the allocator
+#: and whole-image passes are faster (720x1280: 47 vs 58 ms).
+_WHOLE_IMAGE_MAX_BYTES = 32 << 20
 
 
 def _level_range(u: Tensor) -> Tuple[int, int]:
@@ -494,30 +502,42 @@ def _blend_levels_into(out: Tensor, x: Tensor, u: Tensor, lo: int, hi: int,
         out.lerp_(blur_level(SIGMA_LEVELS[k]), ramp)
 
 
+def _run_bands(height: int, work) -> None:
+    """``work(top, bottom)`` for every band of :data:`_BAND_ROWS` rows, on
+    a pool of ``torch.get_num_threads()`` threads (OpenCV's separable
+    filter is single-threaded; OpenCV and torch release the GIL; bands
+    write disjoint rows). Autograd modes are per thread: the pool threads
+    take the caller's inference mode, and never record a graph."""
+    inference = torch.is_inference_mode_enabled()
+
+    def band(top: int) -> None:
+        with torch.inference_mode(inference), torch.no_grad():
+            work(top, min(height, top + _BAND_ROWS))
+
+    tops = range(0, height, _BAND_ROWS)
+    pool = _band_pool(min(torch.get_num_threads(), len(tops)))
+    if pool is None:
+        for top in tops:
+            band(top)
+    else:
+        for future in [pool.submit(band, top) for top in tops]:
+            future.result()
+
+
 def _local_blur_opencv(x: Tensor, u: Tensor, kernel_size: int) -> Tensor:
-    """The no-autograd CPU path, in bands of :data:`_BAND_ROWS` rows.
+    """The no-autograd CPU path of the blur, band by band (:func:`_run_bands`).
 
     Each band blends only the levels its own ``u`` touches (a band whose
     sigma spans 1-2 levels pays for 2, not for the image's whole range),
     and its passes over memory stay in cache. A band's levels are filtered
     on the band plus a margin of the largest level's radius (OpenCV's
     replicate border is only reached at the image's own edges), so every
-    band's pixels equal the whole-image computation's. OpenCV's separable
-    filter is single-threaded, so the bands run on a pool of
-    ``torch.get_num_threads()`` threads (both OpenCV and torch release the
-    GIL; the bands write disjoint rows).
+    band's pixels equal the whole-image computation's.
     """
     out = torch.empty_like(x)
     height = x.shape[1]
-    inference = torch.is_inference_mode_enabled()
 
-    def band(top: int) -> None:
-        # Autograd modes are per thread: a pool thread takes the caller's.
-        with torch.inference_mode(inference), torch.no_grad():
-            band_rows(top)
-
-    def band_rows(top: int) -> None:
-        bottom = min(height, top + _BAND_ROWS)
+    def work(top: int, bottom: int) -> None:
         u_band, x_band = u[:, top:bottom], x[:, top:bottom]
         if float(u_band.max()) <= 0.0:
             out[:, top:bottom] = x_band
@@ -533,15 +553,84 @@ def _local_blur_opencv(x: Tensor, u: Tensor, kernel_size: int) -> Tensor:
         _blend_levels_into(out[:, top:bottom], x_band, u_band, lo, hi,
                            blur_level)
 
-    tops = range(0, height, _BAND_ROWS)
-    pool = _band_pool(min(torch.get_num_threads(), len(tops)))
-    if pool is None:
-        for top in tops:
-            band(top)
-    else:
-        for future in [pool.submit(band, top) for top in tops]:
-            future.result()
+    _run_bands(height, work)
     return out
+
+
+def _translate_opencv(img: Tensor, params: Tensor, noise: Optional[Tensor],
+                      clamp: bool, color_space: str) -> Tensor:
+    """:func:`translate` without autograd on the CPU, band by band: the
+    same steps (parameter upsampling, :func:`color_affine`, the blended
+    blur levels, noise, clamp) on :data:`_BAND_ROWS` rows at a time, so
+    that no temporary is image-sized. Image-sized temporaries cost a page
+    fault per 4 KiB on every call once they pass the allocator's mmap
+    threshold (4K images, batches; README, "Speed").
+
+    The parameter map is interpolated along x once (OpenCV, at its low
+    height) and along y per band (the half-pixel bilinear weights of
+    :func:`upsample_params`); each band's colour affine covers the band
+    plus the widest blur margin, so its blur sees real neighbours.
+    """
+    bsz, _, height, width = img.shape
+    out = torch.empty(bsz, height, width, 3)
+    if noise is not None:
+        noise = noise.to(torch.float32).expand(bsz, -1, -1, -1)
+    # One image at a time: a band of a batch would be batch-sized again.
+    for i in range(bsz):
+        _translate_opencv_one(
+            img[i:i + 1], params[min(i, params.shape[0] - 1)][None],
+            None if noise is None else noise[i:i + 1], clamp, color_space,
+            out[i:i + 1])
+    return out.permute(0, 3, 1, 2)
+
+
+def _translate_opencv_one(img: Tensor, params: Tensor,
+                          noise: Optional[Tensor], clamp: bool,
+                          color_space: str, out: Tensor) -> None:
+    """One image of :func:`_translate_opencv` into ``out`` (1, H, W, 3)."""
+    height, width = img.shape[-2:]
+    x = img.permute(0, 2, 3, 1)
+    if not x.is_contiguous():
+        x = x.contiguous()
+    # (1, h, W, 12): x-interpolated rows of the low-res map.
+    rows_x = _resize_opencv(params.contiguous(),
+                            (params.shape[-2], width)).permute(0, 2, 3, 1)
+    if noise is not None:
+        noise = noise.permute(0, 2, 3, 1)
+    margin = _level_radius(SIGMA_MAX, KERNEL_SIZE)
+    sl = PARAM_SLICES
+
+    def work(top: int, bottom: int) -> None:
+        t0, t1 = max(0, top - margin), min(height, bottom + margin)
+        y0, y1, fy = _bilinear_axis(params.shape[-2], height, t0, t1 - t0,
+                                    rows_x)
+        p = torch.lerp(rows_x.index_select(1, y0),
+                       rows_x.index_select(1, y1), fy.view(-1, 1, 1))
+        x_ext = x[:, t0:t1]
+        rgb = color_affine(x_ext.permute(0, 3, 1, 2),
+                           p[..., sl['weight']].permute(0, 3, 1, 2),
+                           p[..., sl['bias']].permute(0, 3, 1, 2),
+                           color_space).permute(0, 2, 3, 1)
+        rows = slice(top - t0, bottom - t0)
+        band = out[:, top:bottom]
+        sigma = p[:, rows, :, sl['sigma']].clamp(0.0, SIGMA_MAX)
+        if float(sigma.max()) <= 0.0:
+            band.copy_(rgb[:, rows])
+        else:
+            u = sigma_to_level(sigma)
+            lo, hi = _level_range(u)
+            rgb_c = rgb.contiguous()
+
+            def blur_level(s):
+                return _blur_fixed_cv2(rgb_c, s, KERNEL_SIZE)[:, rows]
+
+            _blend_levels_into(band, rgb_c[:, rows], u, lo, hi, blur_level)
+        if noise is not None:
+            band.addcmul_(p[:, rows, :, sl['noise']], noise[:, top:bottom])
+        if clamp:
+            band.clamp_(0.0, 1.0)
+
+    _run_bands(height, work)
 
 
 _POOL: dict = {}
@@ -675,6 +764,21 @@ def local_gaussian_blur(img: Tensor,
 # ------------------------------------------------------------ parameters
 
 
+def _bilinear_axis(n_in: int, n_out: int, start: int, count: int,
+                   like: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+    """Source indices and weights of output positions ``start ..
+    start + count - 1`` along one axis of a bilinear ``n_in -> n_out``
+    resize with half-pixel centres (``align_corners=False``); positions
+    outside ``[0, n_out)`` replicate the border."""
+    scale = n_in / n_out
+    out_idx = torch.arange(start, start + count, device=like.device,
+                           dtype=torch.float64).clamp(0, n_out - 1)
+    pos = ((out_idx + 0.5) * scale - 0.5).clamp(min=0.0)
+    i0 = pos.floor().long().clamp(max=n_in - 1)
+    i1 = (i0 + 1).clamp(max=n_in - 1)
+    return i0, i1, (pos - i0).to(like.dtype)
+
+
 def upsample_params(params: Tensor,
                     size: Tuple[int, int],
                     crop: Optional[Tuple[int, int, int, int]] = None
@@ -718,18 +822,8 @@ def upsample_params(params: Tensor,
         return F.interpolate(params, size=(out_h, out_w), mode='bilinear',
                              align_corners=False)
 
-    def axis(n_in: int, n_out: int, start: int, count: int):
-        scale = n_in / n_out
-        out_idx = torch.arange(start, start + count, device=params.device,
-                               dtype=torch.float64).clamp(0, n_out - 1)
-        pos = (out_idx + 0.5) * scale - 0.5
-        pos = pos.clamp(min=0.0)
-        i0 = pos.floor().long().clamp(max=n_in - 1)
-        i1 = (i0 + 1).clamp(max=n_in - 1)
-        return i0, i1, (pos - i0).to(params.dtype)
-
-    y0, y1, fy = axis(in_h, out_h, top, ch)
-    x0, x1, fx = axis(in_w, out_w, left, cw)
+    y0, y1, fy = _bilinear_axis(in_h, out_h, top, ch, params)
+    x0, x1, fx = _bilinear_axis(in_w, out_w, left, cw, params)
     # Rows first (on the small map), then columns.
     r0 = params.index_select(2, y0)
     rows = torch.lerp(r0, params.index_select(2, y1), fy.view(-1, 1))
@@ -780,6 +874,11 @@ def translate(img: Tensor,
         raise ValueError(f'noise must be (B, 3, H, W) like the image, '
                          f'got {tuple(noise.shape)}')
     params = params.to(dtype=img.dtype, device=img.device)
+    if blur_mode == 'fast' and _opencv_applies(img) and \
+            not params.requires_grad and \
+            (noise is None or not noise.requires_grad) and \
+            img.numel() * img.element_size() > _WHOLE_IMAGE_MAX_BYTES:
+        return _translate_opencv(img, params, noise, clamp, color_space)
     # Every full-size tensor in channels-last memory: the colour matrices,
     # the blur's filters and every element-wise pass then read contiguous
     # memory, with no layout change in between (README, "Speed").

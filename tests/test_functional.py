@@ -185,6 +185,16 @@ def test_opencv_path_equals_torch_path():
     # inference mode (what serving code uses) must reach the pool threads.
     with torch.inference_mode():
         assert torch.equal(DF.translate(img, params, noise=noise), out)
+    # Large batches run band by band through the whole translation (no
+    # image-sized temporary): the same result.
+    limit = DF._WHOLE_IMAGE_MAX_BYTES
+    DF._WHOLE_IMAGE_MAX_BYTES = 0
+    try:
+        banded = DF.translate(img, params, noise=noise)
+    finally:
+        DF._WHOLE_IMAGE_MAX_BYTES = limit
+    torch.testing.assert_close(banded, out, atol=2e-5, rtol=0)
+    torch.testing.assert_close(banded, ref.detach(), atol=2e-5, rtol=0)
     torch.set_num_threads(1)  # one thread: the bands run in this thread
     try:
         assert torch.equal(DF.translate(img, params, noise=noise), out)
