@@ -232,6 +232,18 @@ _YCBCR_TO_RGB = torch.linalg.inv(_RGB_TO_YCBCR)
 _YCBCR_TO_RGB[_YCBCR_TO_RGB.abs() < 1e-12] = 0.0  # B has no Cr: exactly 0
 
 
+def _opencv_images(t: Tensor):
+    """The (H, W, C) images of a (B, H, W, C) tensor whose rows are
+    contiguous, as numpy views with plain C strides (torch may give a size-1
+    dimension any stride, which OpenCV refuses as an output layout)."""
+    from numpy.lib.stride_tricks import as_strided
+    for img in t.numpy():
+        h, w, c = img.shape
+        yield as_strided(img, img.shape, (img.strides[0] if h > 1 else
+                                          w * c * img.itemsize,
+                                          c * img.itemsize, img.itemsize))
+
+
 def _transform_opencv(x: Tensor, matrix: Tensor) -> Tensor:
     """``matrix @ x`` over the channels of a channels-last (B, 3, H, W)
     float32 CPU tensor by ``cv2.transform`` (~20x faster than a matmul with
@@ -240,7 +252,7 @@ def _transform_opencv(x: Tensor, matrix: Tensor) -> Tensor:
     last = x.permute(0, 2, 3, 1)
     m = matrix.to(torch.float32).numpy()
     out = torch.empty_like(last)
-    for src, dst in zip(last.numpy(), out.numpy()):
+    for src, dst in zip(_opencv_images(last), _opencv_images(out)):
         cv2.transform(src, m, dst=dst)
     return out.permute(0, 3, 1, 2)
 
@@ -256,7 +268,8 @@ def rgb_to_ycbcr(rgb: Tensor) -> Tensor:
     invertible and has no circular channel.
 
     Example:
-        >>> rgb_to_ycbcr(torch.tensor([.5, .5, .5]).view(1, 3, 1, 1)).flatten()
+        >>> grey = torch.tensor([.5, .5, .5]).view(1, 3, 1, 1)
+        >>> rgb_to_ycbcr(grey).flatten().round(decimals=6) + 0.0
         tensor([0.5000, 0.0000, 0.0000])
     """
     if _opencv_transform_applies(rgb):
@@ -411,8 +424,8 @@ def _resize_opencv(params: Tensor, size: Tuple[int, int]) -> Tensor:
     import cv2
     b, c = params.shape[:2]
     out = torch.empty(b, size[0], size[1], c, dtype=params.dtype)
-    for src, dst in zip(params.permute(0, 2, 3, 1).contiguous().numpy(),
-                        out.numpy()):
+    for src, dst in zip(_opencv_images(params.permute(0, 2, 3, 1)
+                                       .contiguous()), out.numpy()):
         res = cv2.resize(src, (size[1], size[0]),
                          interpolation=cv2.INTER_LINEAR)
         dst[...] = res.reshape(dst.shape)  # one channel comes back 2D
@@ -440,7 +453,7 @@ def _blur_fixed_cv2(x_nhwc: Tensor, sigma: float,
     import cv2
     k = _level_kernel_numpy(sigma, kernel_size)
     out = torch.empty_like(x_nhwc)
-    for src, dst in zip(x_nhwc.numpy(), out.numpy()):
+    for src, dst in zip(_opencv_images(x_nhwc), _opencv_images(out)):
         cv2.sepFilter2D(src, -1, k, k, dst=dst,
                         borderType=cv2.BORDER_REPLICATE)
     return out

@@ -202,6 +202,18 @@ def test_opencv_path_equals_torch_path():
         torch.set_num_threads(threads)
 
 
+@pytest.mark.parametrize('size', [(1, 1), (1, 9), (9, 1), (200, 1)])
+def test_opencv_path_takes_one_pixel_wide_images(size):
+    """torch gives size-1 dimensions arbitrary strides, which OpenCV refuses
+    as output layouts: thin images must still translate, as the torch path
+    does."""
+    img = torch.rand(2, 3, *size)
+    params = random_params(2, 3, 5, seed=1)
+    out = DF.translate(img, params)
+    ref = DF.translate(img, params.clone().requires_grad_())
+    torch.testing.assert_close(out, ref.detach(), atol=2e-5, rtol=0)
+
+
 def test_sigma_to_level_is_the_same_with_and_without_autograd():
     sigma = torch.cat([torch.linspace(0, DF.SIGMA_MAX, 1001),
                        torch.tensor(DF.SIGMA_LEVELS)])
