@@ -610,36 +610,48 @@ def _translate_opencv_one(img: Tensor, params: Tensor,
                             (params.shape[-2], width)).permute(0, 2, 3, 1)
     if noise is not None:
         noise = noise.permute(0, 2, 3, 1)
-    margin = _level_radius(SIGMA_MAX, KERNEL_SIZE)
     sl = PARAM_SLICES
+    # Parameter groups as separate maps (w | b, then sigma | n: adjacent in
+    # the layout): each band interpolates only the rows and channels it
+    # needs.
+    colour_x = rows_x[..., sl['weight'].start:sl['bias'].stop].contiguous()
+    blur_noise_x = rows_x[..., sl['sigma'].start:sl['noise'].stop
+                          ].contiguous()
+
+    def rows_of(maps: Tensor, t0: int, t1: int) -> Tensor:
+        y0, y1, fy = _bilinear_axis(params.shape[-2], height, t0, t1 - t0,
+                                    maps)
+        return torch.lerp(maps.index_select(1, y0), maps.index_select(1, y1),
+                          fy.view(-1, 1, 1))
 
     def work(top: int, bottom: int) -> None:
-        t0, t1 = max(0, top - margin), min(height, bottom + margin)
-        y0, y1, fy = _bilinear_axis(params.shape[-2], height, t0, t1 - t0,
-                                    rows_x)
-        p = torch.lerp(rows_x.index_select(1, y0),
-                       rows_x.index_select(1, y1), fy.view(-1, 1, 1))
-        x_ext = x[:, t0:t1]
-        rgb = color_affine(x_ext.permute(0, 3, 1, 2),
-                           p[..., sl['weight']].permute(0, 3, 1, 2),
-                           p[..., sl['bias']].permute(0, 3, 1, 2),
-                           color_space).permute(0, 2, 3, 1)
-        rows = slice(top - t0, bottom - t0)
-        band = out[:, top:bottom]
-        sigma = p[:, rows, :, sl['sigma']].clamp(0.0, SIGMA_MAX)
-        if float(sigma.max()) <= 0.0:
-            band.copy_(rgb[:, rows])
-        else:
+        sn = rows_of(blur_noise_x, top, bottom)  # sigma | n, band rows
+        sigma = sn[..., 0:3].clamp(0.0, SIGMA_MAX)
+        blur = float(sigma.max()) > 0.0
+        if blur:
             u = sigma_to_level(sigma)
             lo, hi = _level_range(u)
-            rgb_c = rgb.contiguous()
-
+            margin = _level_radius(SIGMA_LEVELS[hi], KERNEL_SIZE)
+        else:
+            margin = 0
+        # The colour affine over the band plus the margin its blur reads.
+        t0, t1 = max(0, top - margin), min(height, bottom + margin)
+        wb = rows_of(colour_x, t0, t1)
+        rgb = color_affine(x[:, t0:t1].permute(0, 3, 1, 2),
+                           wb[..., 0:3].permute(0, 3, 1, 2),
+                           wb[..., 3:6].permute(0, 3, 1, 2),
+                           color_space).permute(0, 2, 3, 1).contiguous()
+        rows = slice(top - t0, bottom - t0)
+        band = out[:, top:bottom]
+        if blur:
             def blur_level(s):
-                return _blur_fixed_cv2(rgb_c, s, KERNEL_SIZE)[:, rows]
+                return _blur_fixed_cv2(rgb, s, KERNEL_SIZE)[:, rows]
 
-            _blend_levels_into(band, rgb_c[:, rows], u, lo, hi, blur_level)
+            _blend_levels_into(band, rgb[:, rows], u, lo, hi, blur_level)
+        else:
+            band.copy_(rgb[:, rows])
         if noise is not None:
-            band.addcmul_(p[:, rows, :, sl['noise']], noise[:, top:bottom])
+            band.addcmul_(sn[..., 3:6], noise[:, top:bottom])
         if clamp:
             band.clamp_(0.0, 1.0)
 
