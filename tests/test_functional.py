@@ -163,19 +163,21 @@ def test_opencv_path_equals_torch_path():
     upsampling and the colour matrices run in OpenCV, in bands of rows
     that each blend only the levels they touch; the result equals the
     torch kernels' (the autograd path) for every band layout, batch item
-    and sigma range, a band at sigma 0 included."""
+    and sigma range, a band at sigma 0 included, and images wider than a
+    tile (cut into columns too)."""
     g = torch.Generator().manual_seed(11)
     threads = torch.get_num_threads()
-    h = 2 * DF._BAND_ROWS + 37  # three bands, the last one partial
+    rows = DF._BLUR_TILE[0]
+    h = 2 * rows + 37  # three bands, the last one partial
     img = torch.cat([scene_image(h, 90, seed=s) for s in (1, 2)])
     sigma = DF.SIGMA_MAX * torch.rand(2, 3, h, 90, generator=g)
-    sigma[:, :, :DF._BAND_ROWS] = 0.0  # a band without blur
+    sigma[:, :, :rows] = 0.0  # a band without blur
     sigma[1, :, -40:] = 5.0 + torch.rand(3, 40, 90, generator=g)  # high only
     fast = DF.local_gaussian_blur(img, sigma)
     with torch.enable_grad():
         ref = DF.local_gaussian_blur(img.clone().requires_grad_(), sigma)
     torch.testing.assert_close(fast, ref.detach(), atol=2e-6, rtol=0)
-    assert torch.equal(fast[:, :, :DF._BAND_ROWS], img[:, :, :DF._BAND_ROWS])
+    assert torch.equal(fast[:, :, :rows], img[:, :, :rows])
     params = random_params(2, 12, 20, sigma_max=DF.SIGMA_MAX, seed=3)
     noise = DF.make_noise((2, 3, h, 90), seed=4)
     out = DF.translate(img, params, noise=noise)
@@ -200,6 +202,35 @@ def test_opencv_path_equals_torch_path():
         assert torch.equal(DF.translate(img, params, noise=noise), out)
     finally:
         torch.set_num_threads(threads)
+
+
+def test_opencv_tiles_cut_rows_and_columns(monkeypatch):
+    """Wide images are cut into columns as well as rows: with tiles far
+    smaller than the image (and than the widest blur margin), both OpenCV
+    paths still equal the torch path, whose blur sees the whole image."""
+    monkeypatch.setattr(DF, '_BLUR_TILE', (16, 24))
+    monkeypatch.setattr(DF, '_TRANSLATE_TILE', (20, 13))
+    assert DF._tiles(45, 50, (20, 13)) == [
+        (top, min(45, top + 20), left, right) for top in (0, 20, 40)
+        for left, right in ((0, 12), (12, 25), (25, 38), (38, 50))]
+    img = torch.cat([scene_image(45, 50, seed=s) for s in (5, 6)])
+    params = random_params(2, 6, 7, sigma_max=DF.SIGMA_MAX, seed=7)
+    noise = DF.make_noise((2, 3, 45, 50), seed=8)
+    ref = DF.translate(img, params.clone().requires_grad_(), noise=noise)
+    whole = DF.translate(img, params, noise=noise)
+    # A batch over the limit of images under it: image by image through
+    # the whole-image path, into one output.
+    monkeypatch.setattr(DF, '_WHOLE_IMAGE_MAX_BYTES', img[0].numel() * 4)
+    per_image = DF.translate(img, params, noise=noise)
+    monkeypatch.setattr(DF, '_WHOLE_IMAGE_MAX_BYTES', 0)
+    tiled = DF.translate(img, params, noise=noise)
+    for out in (whole, per_image, tiled):
+        torch.testing.assert_close(out, ref.detach(), atol=2e-5, rtol=0)
+    assert torch.equal(per_image, whole)
+    # Images whose sigma is 0 everywhere skip the blur on that path.
+    monkeypatch.setattr(DF, '_WHOLE_IMAGE_MAX_BYTES', img[0].numel() * 4)
+    same = DF.translate(img, DF.identity_params(2, (6, 7)))
+    torch.testing.assert_close(same, img, atol=2e-6, rtol=0)
 
 
 @pytest.mark.parametrize('size', [(1, 1), (1, 9), (9, 1), (200, 1)])
