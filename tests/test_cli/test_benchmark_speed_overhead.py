@@ -24,17 +24,32 @@ def test_overhead_benchmark_runs(tmp_path):
 
 
 def test_speed_benchmark_quick_runs(tmp_path):
+    """--quick runs every case; --readme replaces only the marked table."""
+    readme = tmp_path / 'README.md'
+    readme.write_text('# x\n<!-- speed-table:start -->\nold table\n'
+                      '<!-- speed-table:end -->\nafter\n')
     res = subprocess.run(
         [sys.executable, 'tools/benchmark_speed.py', '--quick', '--device',
-         'cpu', '--encoder', 'fcn_tiny', '--quiet-wait', '0', '--retries',
-         '0', '--out', str(tmp_path)],
+         'cpu', '--encoder', 'fcn_tiny', '--retries', '0', '--out',
+         str(tmp_path), '--readme', str(readme)],
         cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr[-3000:]
     md = (tmp_path / 'speed.md').read_text()
-    assert 'translate: typical' in md and 'naive per-pixel kernels' in md
-    assert 'translate: typical, batch 8, per image' in md
+    for case in ('translate: identity', 'translate: typical',
+                 'translate: full range', 'encoder + translate',
+                 'translate: typical, batch 8, per image',
+                 'naive per-pixel kernels (90x160 crop)'):
+        assert f'| cpu | {case} |' in md, case
     assert '360x640 / 180x320 = ' in md  # the linear-in-pixels ratio
+    # Peak memory measured at the largest size (a fresh process per case).
+    mem = [line for line in md.splitlines()
+           if line.startswith('| cpu | translate: typical | 360x640 |')]
+    assert float(mem[0].split('|')[6]) > 0
     assert (tmp_path / 'speed.json').is_file()
+    text = readme.read_text()
+    assert 'old table' not in text and text.startswith('# x\n')
+    assert text.endswith('<!-- speed-table:end -->\nafter\n')
+    assert md in text
 
 
 def test_gpu_throughput_case_runs_on_the_cpu():
@@ -42,8 +57,7 @@ def test_gpu_throughput_case_runs_on_the_cpu():
     unchanged on any device (here the CPU, bfloat16 batches)."""
     from dakpn_aug.cli.benchmark_speed import throughput_rows
     rows = throughput_rows('cpu', torch.bfloat16, 'fcn_tiny', batch=2,
-                           repeats=1, warmup=0,
-                           sizes=((48, 80), (96, 160)))
+                           repeats=1, sizes=((48, 80), (96, 160)))
     assert [r['case'] for r in rows] == [
         'translate, bfloat16, batch 2, per image',
         'encoder + translate, bfloat16, batch 2, per image',
