@@ -36,7 +36,7 @@ import sys
 import threading
 import warnings
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Tuple
 
 import psutil
 import torch
@@ -398,7 +398,6 @@ def benchmark(device: str, args) -> Tuple[List[Dict], List[str]]:
             cpu_goal('encoder + translate', size, t['median_ms']))
         add('encoder + KPN only', size, timed(
             lambda: tr.predict_params(img), args.repeats, args.retries))
-    del tr
 
     if device == 'cuda':
         for dtype in (torch.float16, torch.bfloat16):
