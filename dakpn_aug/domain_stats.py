@@ -56,8 +56,11 @@ _MAD_TO_STD = 1.4826
 #: Immerkaer (1996), "Fast noise variance estimation": this kernel's
 #: response to a plane or a straight edge is ~0, to white noise of std s it
 #: has mean absolute value ``s * 6 / sqrt(pi / 2)``.
-_IMMERKAER = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
-_IMMERKAER_SCALE = float(np.sqrt(np.pi / 2) / 6)
+#: The training loss's noise statistic is the same estimator
+#: (models/stats_loss.py).
+IMMERKAER_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]],
+                            np.float32)
+IMMERKAER_SCALE = float(np.sqrt(np.pi / 2) / 6)
 
 
 def _check_rgb(rgb: np.ndarray) -> None:
@@ -152,7 +155,7 @@ def _image_class_sums(rgb: np.ndarray, label: np.ndarray,
         np.float32) / 255
     _, grad = _grey_features(rgb)
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255
-    lap = np.abs(cv2.filter2D(grey, -1, _IMMERKAER,
+    lap = np.abs(cv2.filter2D(grey, -1, IMMERKAER_KERNEL,
                               borderType=cv2.BORDER_REFLECT_101))
     # Colourfulness at object scale: chroma of the 5x5-averaged colour
     # differences, so that sensor noise (which has chroma of its own, and
@@ -204,7 +207,7 @@ def class_stats(pairs: Iterable[Tuple[np.ndarray, np.ndarray]],
     for cls, a in sorted(acc.items()):
         n = a['count']
         ycc = a['ycc'] / n
-        noise = (_IMMERKAER_SCALE * a['noise'] / a['interior']
+        noise = (IMMERKAER_SCALE * a['noise'] / a['interior']
                  if a['interior'] else None)
         out[cls] = dict(pixels=int(n), Y=float(ycc[0]), Cb=float(ycc[1]),
                         Cr=float(ycc[2]), C=a['chroma'] / n,

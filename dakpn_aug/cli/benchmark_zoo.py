@@ -62,11 +62,13 @@ from . import subcommand
 from ..configs import configs_dir
 
 ENCODER_CONFIG = configs_dir() / 'demo' / 'encoder_demo.py'
-#: DA-KPN recipes by method name: the demo recipe and its ablation rows.
+#: DA-KPN recipes by method name: the demo recipe, its ablation rows and
+#: the switches under trial.
 RECIPES = {
     'dakpn': configs_dir() / 'demo' / 'dakpn_demo.py',
     'dakpn-paper': configs_dir() / 'demo' / 'dakpn_demo_paper.py',
     'dakpn-no-gan': configs_dir() / 'demo' / 'dakpn_demo_no-gan.py',
+    'dakpn-noise-stat': configs_dir() / 'demo' / 'dakpn_demo_noise-stat.py',
 }
 METHODS = tuple(RECIPES) + PEERS
 DEFAULT_METHODS = ('dakpn', ) + PEERS

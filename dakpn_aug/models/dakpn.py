@@ -65,9 +65,10 @@ class DAKPN(BaseModel):
         discriminator: :class:`PatchDiscriminator` kwargs.
         loss_weights: ``gan_patch`` (L_h), ``gan_lowres`` (L_r) and
             ``identity`` (L_id); the paper uses 1 for all three.
-            ``stats_colour`` and ``stats_texture`` (default 0: the paper)
-            weight the class-conditional statistics matching of
-            :class:`~.stats_loss.ClassStatsLoss` (beyond the paper).
+            ``stats_colour``, ``stats_texture`` and ``stats_noise``
+            (default 0: the paper) weight the class-conditional statistics
+            matching of :class:`~.stats_loss.ClassStatsLoss` (beyond the
+            paper).
         stats_loss: :class:`~.stats_loss.ClassStatsLoss` kwargs, plus
             ``confidence``: real pixels whose encoder softmax is below it
             are left out of the real statistics.
@@ -112,7 +113,7 @@ class DAKPN(BaseModel):
         self.kpn = KernelPredictionNet(**kpn)
         self.discriminator = PatchDiscriminator(**(discriminator or {}))
         weights = dict(gan_patch=1.0, gan_lowres=1.0, identity=1.0,
-                       stats_colour=0.0, stats_texture=0.0)
+                       stats_colour=0.0, stats_texture=0.0, stats_noise=0.0)
         unknown = set(loss_weights or {}) - set(weights)
         if unknown:
             raise ValueError(f'unknown loss weights {sorted(unknown)}')
@@ -121,9 +122,11 @@ class DAKPN(BaseModel):
         stats_cfg = dict(stats_loss or {})
         self.stats_confidence = float(stats_cfg.pop('confidence', 0.0))
         self.stats_loss = None
-        if weights['stats_colour'] > 0 or weights['stats_texture'] > 0:
-            self.stats_loss = ClassStatsLoss(self.kpn.num_classes,
-                                             **stats_cfg)
+        if any(weights[k] > 0 for k in ('stats_colour', 'stats_texture',
+                                        'stats_noise')):
+            self.stats_loss = ClassStatsLoss(
+                self.kpn.num_classes, noise=weights['stats_noise'] > 0,
+                **stats_cfg)
         abl = dict(blur=True, noise=True, affine=True)
         unknown = set(ablation or {}) - set(abl)
         if unknown:
@@ -316,6 +319,9 @@ class DAKPN(BaseModel):
         if w['stats_texture'] > 0:
             out['loss_stats_texture'] = w['stats_texture'] * \
                 self.stats_loss.texture_loss(fake_patch, patch_labels)
+        if w['stats_noise'] > 0:
+            out['loss_stats_noise'] = w['stats_noise'] * \
+                self.stats_loss.noise_loss(fake_patch, patch_labels)
         return out
 
     def _d_losses(self, data, fake_patch, fake_low) -> Dict[str, Tensor]:

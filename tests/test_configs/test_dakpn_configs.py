@@ -13,6 +13,9 @@ ROOT = Path(__file__).resolve().parents[2]
     'dakpn_fcn-r50_gta2cityscapes-720x1280.py',
     'dakpn_fcn-r50_facesynthetics2celebamaskhq-512x512.py',
     'demo/dakpn_demo.py',
+    'demo/dakpn_demo_paper.py',
+    'demo/dakpn_demo_no-gan.py',
+    'demo/dakpn_demo_noise-stat.py',
 ])
 def test_dakpn_configs_build(name):
     import dakpn_aug.mmseg  # noqa: F401
@@ -23,6 +26,9 @@ def test_dakpn_configs_build(name):
     cfg = Config.fromfile(str(ROOT / 'mmseg_configs' / name))
     model = MODELS.build(ConfigDict(cfg.model))
     assert model.kpn.num_classes == model.encoder.num_classes
+    if 'noise-stat' in name:
+        assert model.loss_weights['stats_noise'] == 1.0
+        assert model.stats_loss.noise
     if 'face' in name:
         from dakpn_aug.data.face_labels import FACE_CLASSES
         assert model.encoder.num_classes == len(FACE_CLASSES)

@@ -163,6 +163,8 @@ def test_train_step_updates_kpn_and_discriminator_only(demo_data,
          stats_loss=dict(confidence=0.3), noise='fresh'),
     dict(loss_weights=dict(stats_colour=1.0, gan_patch=0.0, gan_lowres=0.0),
          gan_mode='grad_reversal'),
+    dict(loss_weights=dict(stats_colour=5.0, stats_texture=1.0,
+                           stats_noise=1.0), noise='fresh'),
 ])
 def test_every_translator_switch_builds_and_trains(demo_data, switches,
                                                     tmp_path):
@@ -195,6 +197,11 @@ def test_every_translator_switch_builds_and_trains(demo_data, switches,
         assert model.stats_loss.real_seen[0, -1]  # real stats were gathered
     if weights.get('stats_texture'):
         assert 'loss_stats_texture' in logs
+    if weights.get('stats_noise'):
+        assert 'loss_stats_noise' in logs
+        assert model.stats_loss.real_noise_seen[-1]
+    else:  # the switch off: no noise statistics, nothing new in checkpoints
+        assert not any('real_noise' in k for k in model.state_dict())
     path = model.to_translator().save(tmp_path / 'b.pth')
     tr = DAKPNTranslator.from_checkpoint(path)
     assert tr.kpn.color_space == model.kpn.color_space

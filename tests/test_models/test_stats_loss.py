@@ -6,7 +6,8 @@ import torch.nn.functional as F
 
 from dakpn_aug import functional as DF
 from dakpn_aug.models.stats_loss import (ClassStatsLoss, class_map_for_box,
-                                         class_moments, texture_features)
+                                         class_moments, noise_features,
+                                         texture_features)
 
 
 def test_class_moments_known_values():
@@ -99,3 +100,51 @@ def test_classes_unseen_in_real_images_do_not_count():
     assert value.item() == pytest.approx(0, abs=1e-4)
     with pytest.raises(ValueError, match='momentum'):
         ClassStatsLoss(3, momentum=1.0)
+
+
+def test_noise_features_estimate_noise_and_ignore_edges():
+    """Immerkaer's estimate: the std of white noise on flat and sloped
+    regions, ~0 on a noiseless image with a straight edge; class
+    boundaries (any orientation) are left out."""
+    g = torch.Generator().manual_seed(0)
+    h, w = 64, 80
+    ramp = torch.linspace(0.2, 0.6, w).view(1, 1, 1, w).expand(1, 3, h, w)
+    img = ramp.clone()
+    img[..., :, w // 2:] += 0.3  # a straight vertical edge
+    labels = torch.zeros(1, h, w, dtype=torch.long)
+    labels[:, :, w // 2:] = 1
+    clean, inner = noise_features(img, labels)
+    assert clean.shape == (1, 1, h - 2, w - 2) and inner.shape == (1, h - 2,
+                                                                   w - 2)
+    assert clean[..., 5:-5, 5:w // 2 - 5].max() < 1e-5  # a plane: ~0
+    # Pixels touching the class boundary are out; the rest keep their class.
+    assert (inner[0, :, w // 2 - 2:w // 2] == -1).all()
+    assert (inner[0, :, :w // 2 - 2] == 0).all()
+    assert (inner[0, :, w // 2:] == 1).all()
+    for std in (0.005, 0.03):  # grey noise: Y sees all of it
+        noisy = img + std * torch.randn(1, 1, h, w, generator=g)
+        est, inner = noise_features(noisy, labels)
+        mean, _, _ = class_moments(est, inner, 2)
+        assert mean[0, 0].item() == pytest.approx(std, rel=0.1)
+        assert mean[1, 0].item() == pytest.approx(std, rel=0.1)
+
+
+def test_noise_loss_pulls_the_noise_scale_to_the_real_one():
+    """With noise=True the real noise is averaged per class and the loss
+    is smallest, and its gradient points, at the real noise level."""
+    g = torch.Generator().manual_seed(1)
+    loss = ClassStatsLoss(num_classes=2, momentum=0.0, noise=True)
+    flat, labels = _batch([0.4, 0.5, 0.4], h=48, w=64)
+    field = torch.randn(flat.shape[0], 1, 48, 64, generator=g)
+    loss.update_real(flat, labels, flat + 0.02 * field, labels)
+    assert loss.real_noise_seen.all()
+    assert loss.real_noise[-1].item() == pytest.approx(0.02, rel=0.1)
+    values = {}
+    for scale in (0.005, 0.02, 0.08):
+        values[scale] = loss.noise_loss(flat + scale * field, labels).item()
+    assert values[0.02] < 0.05 < values[0.005] and values[0.02] < values[0.08]
+    scale = torch.tensor(0.005, requires_grad=True)
+    loss.noise_loss(flat + scale * field, labels).backward()
+    assert scale.grad < 0  # raise the noise towards the real level
+    with pytest.raises(RuntimeError, match='noise'):
+        ClassStatsLoss(num_classes=2).noise_loss(flat, labels)
