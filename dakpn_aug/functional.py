@@ -504,7 +504,7 @@ _WHOLE_IMAGE_MAX_BYTES = 32 << 20
 
 def _level_range(u: Tensor) -> Tuple[int, int]:
     """The first and last level the hat weights of ``u`` can touch."""
-    u_min, u_max = float(u.detach().min()), float(u.detach().max())
+    u_min, u_max = (float(v) for v in torch.aminmax(u.detach()))
     lo = min(int(math.floor(u_min)), SIGMA_NUM_LEVELS - 2)
     hi = max(lo + 1, min(int(math.ceil(u_max)), SIGMA_NUM_LEVELS - 1))
     return lo, hi
@@ -729,7 +729,9 @@ def _local_blur_fast(img: Tensor, sigma: Tensor, kernel_size: int,
     # Work in (B, H, W, C) so that the filters and the weighting all run on
     # contiguous channels-last memory. ``out`` (B, H, W, C): where the
     # OpenCV path writes (a slice of a batch's output), else a new tensor.
-    if not sigma.requires_grad and float(sigma.max()) <= 0.0:
+    # amax, not max: max() of a channels-last tensor takes a slow
+    # generic kernel (~3x slower at 720x1280, measured).
+    if not sigma.requires_grad and float(sigma.amax()) <= 0.0:
         return img  # sigma == 0 everywhere: exactly the identity
     x = img.permute(0, 2, 3, 1).contiguous()  # free for channels-last input
     u = sigma_to_level(sigma.clamp(0.0, SIGMA_MAX).permute(0, 2, 3, 1))
