@@ -492,19 +492,24 @@ def sigma_to_level(sigma: Tensor) -> Tensor:
 #: level blending 16x slower than at 720x1280 for 9x the pixels).
 _BLUR_TILE = (128, 1280)
 _TRANSLATE_TILE = (256, 640)
-#: translate() without autograd on the CPU runs band by band
-#: (_translate_opencv) once a batch is larger than this: its image-sized
-#: temporaries would pass glibc's largest mmap threshold (32 MiB), above
-#: which every call pays a page fault per 4 KiB (measured: 4K images at
-#: 17x the 720x1280 time instead of 9x, batches of 8 at twice the time per
-#: image). Below it, whole-image temporaries are recycled by the allocator
-#: and whole-image passes are faster (720x1280: 47 vs 58 ms).
+#: translate() without autograd on the CPU goes image by image
+#: (_translate_opencv; tile by tile for an image above this) once a batch
+#: is larger than this: its temporaries would pass glibc's largest mmap
+#: threshold (32 MiB), above which every call pays a page fault per 4 KiB
+#: (measured: 4K images at 17x the 720x1280 time instead of 9x, batches of
+#: 8 at twice the time per image). Below it, whole-image temporaries are
+#: recycled by the allocator and whole-image passes are faster.
 _WHOLE_IMAGE_MAX_BYTES = 32 << 20
 
 
 def _level_range(u: Tensor) -> Tuple[int, int]:
     """The first and last level the hat weights of ``u`` can touch."""
-    u_min, u_max = (float(v) for v in torch.aminmax(u.detach()))
+    return _levels_between(*(float(v) for v in torch.aminmax(u.detach())))
+
+
+def _levels_between(u_min: float, u_max: float) -> Tuple[int, int]:
+    """:func:`_level_range` from the bounds of ``u`` (the tiles know them
+    already: one pass over ``u`` instead of two)."""
     lo = min(int(math.floor(u_min)), SIGMA_NUM_LEVELS - 2)
     hi = max(lo + 1, min(int(math.ceil(u_max)), SIGMA_NUM_LEVELS - 1))
     return lo, hi
@@ -594,10 +599,11 @@ def _local_blur_opencv(x: Tensor, u: Tensor, kernel_size: int,
         u_tile = u[:, top:bottom, left:right]
         x_tile = x[:, top:bottom, left:right]
         out_tile = out[:, top:bottom, left:right]
-        if float(u_tile.max()) <= 0.0:
+        u_min, u_max = (float(v) for v in torch.aminmax(u_tile))
+        if u_max <= 0.0:
             out_tile.copy_(x_tile)
             return
-        lo, hi = _level_range(u_tile)
+        lo, hi = _levels_between(u_min, u_max)
         (t0, t1, l0, l1), (rows, cols) = _margin_box(
             (top, bottom, left, right),
             _level_radius(SIGMA_LEVELS[hi], kernel_size), height, width)
@@ -671,12 +677,13 @@ def _translate_opencv_one(img: Tensor, params: Tensor,
 
     def work(top: int, bottom: int, left: int, right: int) -> None:
         sn = rows_of(blur_noise_x, top, bottom, left, right)  # sigma | n
-        sigma = sn[..., 0:3].clamp(0.0, SIGMA_MAX)
-        blur = float(sigma.max()) > 0.0
+        # sigma == 0 maps to level 0 exactly: u's bounds say whether to blur.
+        u = sigma_to_level(sn[..., 0:3].clamp(0.0, SIGMA_MAX))
+        u_min, u_max = (float(v) for v in torch.aminmax(u))
+        blur = u_max > 0.0
         margin = 0
         if blur:
-            u = sigma_to_level(sigma)
-            lo, hi = _level_range(u)
+            lo, hi = _levels_between(u_min, u_max)
             margin = _level_radius(SIGMA_LEVELS[hi], KERNEL_SIZE)
         # The colour affine over the tile plus the margin its blur reads;
         # the tile of the (NCHW) image is made channels-last here, so no
