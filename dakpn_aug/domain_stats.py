@@ -30,6 +30,13 @@ class with enough pixels in every domain,
 - **edge strength**: mean Sobel gradient magnitude of the grey image over
   the class's pixels (blur at the class's boundaries is part of it).
 
+Only the classes that mIoU scores enter the per-class report: label ids
+whose Cityscapes train id is 255 (``unlabeled``, ``ego vehicle``,
+``static``, ``parking``, ``caravan``, ...) are void. They are ignored by
+every segmenter's loss and metric here, and their pixels are whatever is
+left over (in the demo generator, random-colour clutter), so the colour
+of "unlabeled" says nothing about a camera. :data:`VOID_LABEL_IDS`.
+
 The share of the gap closed is ``1 - |translated - real| / |source - real|``
 (1 closed, 0 unchanged, negative: further away), per statistic and class,
 averaged over classes.
@@ -41,6 +48,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+
+from .data.cityscapes_labels import ID_TO_TRAINID, IGNORE_INDEX
 
 STATS = ('saturation', 'brightness', 'noise_level', 'edge_strength')
 #: Per-class statistics (see the module docstring).
@@ -61,6 +70,11 @@ _MAD_TO_STD = 1.4826
 IMMERKAER_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]],
                             np.float32)
 IMMERKAER_SCALE = float(np.sqrt(np.pi / 2) / 6)
+#: Label ids the per-class report leaves out: Cityscapes/GTA5 ids with train
+#: id 255 (void, not scored by mIoU) and 255 itself.
+VOID_LABEL_IDS = tuple(sorted(
+    {i for i, t in ID_TO_TRAINID.items() if t == IGNORE_INDEX}
+    | {IGNORE_INDEX}))
 
 
 def _check_rgb(rgb: np.ndarray) -> None:
@@ -181,8 +195,9 @@ def _image_class_sums(rgb: np.ndarray, label: np.ndarray,
 
 
 def class_stats(pairs: Iterable[Tuple[np.ndarray, np.ndarray]],
-                ignore: Sequence[int] = (255, )) -> Dict[int, dict]:
-    """Per-class statistics of a set of ``(rgb, label)`` pairs.
+                ignore: Sequence[int] = VOID_LABEL_IDS) -> Dict[int, dict]:
+    """Per-class statistics of a set of ``(rgb, label)`` pairs (label maps
+    of Cityscapes/GTA5 label ids; ``ignore``: the void ids by default).
 
     Means are over all the class's pixels in the set (pixel weighted); the
     noise level pools the class's interior residuals of every image.

@@ -50,6 +50,20 @@ def test_known_colours_give_known_class_statistics():
     assert stats[ROAD]['edge_strength'] > 0
 
 
+def test_void_label_ids_are_not_classes_of_the_report():
+    # "unlabeled" (0), "parking" (9) and 255 have train id 255: no mIoU
+    # scores them, so the realism report does not either.
+    img, lbl = two_class_image((200, 40, 40), (30, 150, 60))
+    lbl[:8] = 0
+    lbl[8:16] = 9
+    lbl[16:20] = 255
+    stats = class_stats([(img, lbl)])
+    assert set(stats) == {ROAD, VEG}
+    assert stats[ROAD]['pixels'] == (64 - 20) * 48
+    # Asked to, it still measures them.
+    assert 0 in class_stats([(img, lbl)], ignore=(255, ))
+
+
 def test_per_class_noise_is_measured_and_not_fooled_by_edges():
     img, lbl = two_class_image((120, 120, 120), (60, 60, 60), h=128, w=192,
                                noise=0.02, seed=1)

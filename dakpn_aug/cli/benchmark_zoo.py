@@ -68,7 +68,8 @@ RECIPES = {
     'dakpn': configs_dir() / 'demo' / 'dakpn_demo.py',
     'dakpn-paper': configs_dir() / 'demo' / 'dakpn_demo_paper.py',
     'dakpn-no-gan': configs_dir() / 'demo' / 'dakpn_demo_no-gan.py',
-    'dakpn-noise-stat': configs_dir() / 'demo' / 'dakpn_demo_noise-stat.py',
+    'dakpn-no-noise-stat':
+        configs_dir() / 'demo' / 'dakpn_demo_no-noise-stat.py',
 }
 METHODS = tuple(RECIPES) + PEERS
 DEFAULT_METHODS = ('dakpn', ) + PEERS

@@ -13,6 +13,10 @@
 #   images' YCbCr moments and gradient strength must match the real
 #   images' (classes of real images from the encoder's prediction). The
 #   GAN terms alone rewarded blur and grey, their weights here are small;
+# - a per-class noise statistic (loss_weights.stats_noise): Immerkaer's
+#   noise estimate over class interiors matched to the real images'. The
+#   texture pair alone let a camera with mild blur and almost no noise get
+#   2x its noise in 2 of 3 seeds (ablation: dakpn_demo_no-noise-stat.py);
 # - sigma and noise ranges of a camera (kpn.sigma_max 3 px, noise_max
 #   0.15), not the 25x25 support's maximum;
 # - ~1k iterations instead of 100k: annealed learning rates, a narrower
@@ -36,7 +40,7 @@ model = dict(
              sigma_max=3.0, noise_max=0.15),
     discriminator=dict(base_channels=16, num_layers=3, norm='instance'),
     loss_weights=dict(gan_patch=0.1, gan_lowres=0.025, identity=1.0,
-                      stats_colour=5.0, stats_texture=1.0),
+                      stats_colour=5.0, stats_texture=1.0, stats_noise=1.0),
     # Real pixels whose encoder softmax is below 0.5 stay out of the real
     # class statistics.
     stats_loss=dict(confidence=0.5),

@@ -8,6 +8,7 @@ _base_ = ['./dakpn_demo.py']
 model = dict(
     kpn=dict(color_space='hsv', sigma_max=6.0, noise_max=1.0),
     loss_weights=dict(gan_patch=1.0, gan_lowres=0.25, identity=1.0,
-                      stats_colour=0.0, stats_texture=0.0),
+                      stats_colour=0.0, stats_texture=0.0,
+                      stats_noise=0.0),
     stats_loss=None,
     noise=dict(mode='fixed', seed=0, distribution='clamped'))

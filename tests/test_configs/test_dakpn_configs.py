@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
     'demo/dakpn_demo.py',
     'demo/dakpn_demo_paper.py',
     'demo/dakpn_demo_no-gan.py',
-    'demo/dakpn_demo_noise-stat.py',
+    'demo/dakpn_demo_no-noise-stat.py',
 ])
 def test_dakpn_configs_build(name):
     import dakpn_aug.mmseg  # noqa: F401
@@ -26,9 +26,15 @@ def test_dakpn_configs_build(name):
     cfg = Config.fromfile(str(ROOT / 'mmseg_configs' / name))
     model = MODELS.build(ConfigDict(cfg.model))
     assert model.kpn.num_classes == model.encoder.num_classes
-    if 'noise-stat' in name:
+    if name == 'demo/dakpn_demo.py':  # the recipe has the noise statistic
         assert model.loss_weights['stats_noise'] == 1.0
         assert model.stats_loss.noise
+    if name == 'demo/dakpn_demo_paper.py':  # GAN + identity losses only
+        assert all(w == 0 for k, w in model.loss_weights.items()
+                   if k.startswith('stats_'))
+    if 'no-noise-stat' in name:
+        assert model.loss_weights['stats_noise'] == 0.0
+        assert not model.stats_loss.noise
     if 'face' in name:
         from dakpn_aug.data.face_labels import FACE_CLASSES
         assert model.encoder.num_classes == len(FACE_CLASSES)
