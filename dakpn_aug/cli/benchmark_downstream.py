@@ -165,16 +165,35 @@ def run_symmetric(kind: str, work: Path, seed: int, iters: int, roots,
     return float(json.loads(results.read_text())[kind])
 
 
+def symmetric_work(work: Path) -> Path:
+    """The one run of the symmetric recipe behind both symmetric rows of
+    ``work`` (``OUT/ROW/seedN``): ``OUT/symmetric/seedN``."""
+    return work.parent.parent / 'symmetric' / work.name
+
+
+def row_log(name: str, work: Path) -> Path:
+    """The log whose last per-class table is the row's result: the
+    training's own log; for ``symmetric`` the recipe's log (its last table
+    is the fusion's test), for ``symmetric-single`` model A's training in
+    the last round."""
+    if name not in SYMMETRIC:
+        return work / 'run.log'
+    run_dir = symmetric_work(work)
+    if SYMMETRIC[name] == 'fusion':
+        return run_dir.with_suffix('.log')
+    rounds = sorted(run_dir.glob('round*/A/train_uda.log'),
+                    key=lambda p: int(p.parent.parent.name[len('round'):]))
+    return rounds[-1] if rounds else run_dir / 'missing.log'
+
+
 def train_segmenter(config: str, work: Path, seed: int, iters: int,
                     roots, bundle: Path, reverse_bundle: Path = None
                     ) -> float:
     """Train one row's segmenter (``roots``: source and target dataset
     folders) and return its mIoU on the target's val split."""
     if config.startswith('symmetric:'):
-        return run_symmetric(config.split(':')[1],
-                             work.parent.parent / 'symmetric' /
-                             f'seed{seed}', seed, iters, roots, bundle,
-                             reverse_bundle)
+        return run_symmetric(config.split(':')[1], symmetric_work(work),
+                             seed, iters, roots, bundle, reverse_bundle)
     if finished(work).exists():  # finished in an earlier run
         return read_miou(work)
     source, target = roots
@@ -678,7 +697,7 @@ def main(argv=None) -> int:
         started = time.time()
         miou = train_segmenter(variants[name], wd, seed, args.iters, roots,
                                bundles[name][i], reverse_bundle)
-        log = wd / 'run.log'
+        log = row_log(name, wd)
         return dict(mIoU=miou,
                     per_class=per_class_iou(log.read_text())
                     if log.exists() else {},

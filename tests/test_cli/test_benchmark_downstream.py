@@ -49,6 +49,13 @@ def test_bring_your_own_data_with_stage2_rows(tmp_path, tiny_translator):
     sym_dir.mkdir(parents=True)
     (sym_dir / 'results.json').write_text(json.dumps(dict(
         fusion=12.5, single=11.0, single_B=10.0)))
+    # Their per-class IoU: the fusion's test at the end of the recipe's
+    # log, model A's last round for the single row.
+    sym_dir.with_suffix('.log').write_text(LOG.replace('53.69', '12.50'))
+    for r, iou in ((0, '1.00'), (1, '11.00')):
+        (sym_dir / f'round{r}' / 'A').mkdir(parents=True)
+        (sym_dir / f'round{r}' / 'A' / 'train_uda.log').write_text(
+            LOG.replace('53.69', iou))
     res = subprocess.run(
         [sys.executable, 'tools/benchmark_downstream.py', '--source-root',
          str(tmp_path / 'd' / 'gta5'), '--target-root',
@@ -65,6 +72,9 @@ def test_bring_your_own_data_with_stage2_rows(tmp_path, tiny_translator):
                                       'symmetric', 'symmetric-single']
     assert saved['results']['symmetric'] == [12.5]
     assert saved['results']['symmetric-single'] == [11.0]
+    assert saved['runs']['symmetric']['0']['per_class']['road'] == 12.5
+    assert saved['runs']['symmetric-single']['0']['per_class']['road'] == \
+        11.0
     assert (tmp_path / 'out' / 'dakpn_and_adversarial' / 'seed0' /
             'segmentor.pth').is_file()
 
@@ -128,6 +138,21 @@ def test_per_class_iou_reads_the_last_table(bench):
     got = bench.per_class_iou(first + LOG)
     assert got == {'road': 53.69, 'traffic sign': 0.0}  # nan left out
     assert bench.per_class_iou('no table here') == {}
+
+
+def test_row_logs_of_the_symmetric_rows(bench, tmp_path):
+    run = tmp_path / 'symmetric' / 'seed3'
+    for r in (0, 2, 10):  # rounds sort by number, not as text
+        (run / f'round{r}' / 'A').mkdir(parents=True)
+    (run / 'round10' / 'A' / 'train_uda.log').write_text('')
+    (run / 'round2' / 'A' / 'train_uda.log').write_text('')
+    single = bench.row_log('symmetric-single',
+                           tmp_path / 'symmetric-single' / 'seed3')
+    assert single == run / 'round10' / 'A' / 'train_uda.log'
+    assert bench.row_log('symmetric', run) == tmp_path / 'symmetric' / \
+        'seed3.log'
+    assert bench.row_log('dakpn', tmp_path / 'dakpn' / 'seed3') == \
+        tmp_path / 'dakpn' / 'seed3' / 'run.log'
 
 
 def test_report_per_class_table(bench, tmp_path):
