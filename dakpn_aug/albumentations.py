@@ -15,7 +15,7 @@ The noise field is drawn from the Compose seed (same seed, same images);
 """
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
 import numpy as np
 from albumentations.core.transforms_interface import ImageOnlyTransform
@@ -36,6 +36,8 @@ class DAKPN(ImageOnlyTransform):
         noise: ``'seeded'`` (default): a fresh noise field per call drawn
             from the Compose seed; ``'bundle'``: the bundle's own policy
             (e.g. the paper's fixed field); ``'none'``: no noise.
+        encoder_dtype: ``'bfloat16'``/``'float16'`` run the encoder under
+            autocast (see ``DAKPNTranslator``); None: float32.
         p: probability of applying the transform.
 
     Targets:
@@ -49,18 +51,22 @@ class DAKPN(ImageOnlyTransform):
         checkpoint: str
         device: str = 'cpu'
         noise: Literal['seeded', 'bundle', 'none'] = 'seeded'
+        encoder_dtype: Optional[Literal['float32', 'bfloat16',
+                                        'float16']] = None
         p: float = Field(default=1.0, ge=0, le=1)
 
     def __init__(self, checkpoint: str, device: str = 'cpu',
                  noise: Literal['seeded', 'bundle', 'none'] = 'seeded',
+                 encoder_dtype: Optional[str] = None,
                  p: float = 1.0):
         super().__init__(p=p)
         self.checkpoint = str(checkpoint)
         self.device = device
         self.noise = noise
+        self.encoder_dtype = encoder_dtype
 
     def get_transform_init_args_names(self) -> tuple[str, ...]:
-        return ('checkpoint', 'device', 'noise')
+        return ('checkpoint', 'device', 'noise', 'encoder_dtype')
 
     def get_params(self) -> dict[str, Any]:
         # From the Compose-seeded generator: reproducible per Compose seed.
@@ -69,7 +75,7 @@ class DAKPN(ImageOnlyTransform):
     def _translator(self):
         policy = {'bundle': None, 'none': 'none', 'seeded': 'fresh'}
         return get_translator(self.checkpoint, self.device,
-                              policy[self.noise])
+                              policy[self.noise], self.encoder_dtype)
 
     def _run(self, batch: np.ndarray, noise_seed: int) -> np.ndarray:
         t, dtype = batch_to_tensor(batch)  # one float rule (image.py)

@@ -15,7 +15,7 @@ import torch
 
 from .translator import DAKPNTranslator
 
-_CACHE: Dict[Tuple[int, str, str, str], DAKPNTranslator] = {}
+_CACHE: Dict[Tuple[int, str, str, str, str], DAKPNTranslator] = {}
 _LOCK = threading.Lock()
 
 
@@ -27,9 +27,10 @@ def _in_forked_worker() -> bool:
     return mp.get_start_method(allow_none=True) in (None, 'fork')
 
 
-def get_translator(checkpoint, device: str = 'cpu',
-                   noise=None) -> DAKPNTranslator:
-    """The translator of ``checkpoint`` on ``device`` for this process."""
+def get_translator(checkpoint, device: str = 'cpu', noise=None,
+                   encoder_dtype=None) -> DAKPNTranslator:
+    """The translator of ``checkpoint`` on ``device`` for this process
+    (``noise``, ``encoder_dtype``: see ``DAKPNTranslator``)."""
     device = str(device)
     if device.startswith('cuda'):
         if not torch.cuda.is_available():
@@ -40,11 +41,14 @@ def get_translator(checkpoint, device: str = 'cpu',
                 "work; use device='cpu' in worker pipelines, translate on the "
                 'GPU with DAKPNSegDataPreProcessor, or set the multiprocessing '
                 "start method to 'spawn'")
-    key = (os.getpid(), str(checkpoint), device, repr(noise))
+    key = (os.getpid(), str(checkpoint), device, repr(noise),
+           str(encoder_dtype))
     with _LOCK:
         tr = _CACHE.get(key)
         if tr is None:
-            kwargs = {} if noise is None else dict(noise=noise)
+            kwargs = dict(encoder_dtype=encoder_dtype)
+            if noise is not None:
+                kwargs['noise'] = noise
             # Building the modules before loading draws initial weights:
             # keep that off the caller's global generator (a training step
             # that loads the bundle must draw what any other step draws).

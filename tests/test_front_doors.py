@@ -240,3 +240,38 @@ def test_preprocessor_translates_only_marked_source_samples(gta, bundle):
     ref = SegDataPreProcessor(**PRE)(packed(gta, []), training=True)
     assert not torch.allclose(out['inputs'][0], ref['inputs'][0])
     torch.testing.assert_close(out['inputs'][1], ref['inputs'][1])
+
+
+def test_front_doors_take_a_reduced_precision_encoder(gta, bundle):
+    """encoder_dtype reaches the translator of every front door; labels
+    stay byte-identical."""
+    import albumentations as A
+    from dakpn_aug.albumentations import DAKPN
+    from dakpn_aug.runtime import get_translator
+    plain = load(gta, mmseg_pipeline([]))
+    out = load(gta, mmseg_pipeline([dict(
+        type='DAKPNTranslate', checkpoint=str(bundle),
+        encoder_dtype='bfloat16')]))
+    assert out['gt_seg_map'].tobytes() == plain['gt_seg_map'].tobytes()
+    assert np.abs(out['img'].astype(int) - plain['img']).mean() > 3
+    assert get_translator(str(bundle), 'cpu', None, 'bfloat16'
+                          ).encoder_dtype == torch.bfloat16
+    assert get_translator(str(bundle), 'cpu').encoder_dtype is None
+    mask = plain['gt_seg_map']
+    res = A.Compose([DAKPN(str(bundle), encoder_dtype='bfloat16')], seed=1)(
+        image=plain['img'][..., ::-1].copy(), mask=mask)
+    assert res['mask'].tobytes() == mask.tobytes()
+    with pytest.raises(Exception, match='encoder_dtype'):
+        DAKPN(str(bundle), encoder_dtype='int8')
+    # The GPU batch step (here on the CPU): the same images as the
+    # pipeline transform with the same setting.
+    from mmseg.models.data_preprocessor import SegDataPreProcessor
+
+    from dakpn_aug.mmseg import DAKPNSegDataPreProcessor
+    via_pipeline = SegDataPreProcessor(**PRE)(packed(gta, [dict(
+        type='DAKPNTranslate', checkpoint=str(bundle),
+        encoder_dtype='bfloat16')]), training=True)
+    pre = DAKPNSegDataPreProcessor(checkpoint=str(bundle),
+                                   encoder_dtype='bfloat16', **PRE)
+    torch.testing.assert_close(pre(packed(gta, []), training=True)['inputs'],
+                               via_pipeline['inputs'], atol=1e-5, rtol=0)

@@ -370,3 +370,38 @@ def test_copies_and_pickles_keep_the_noise_stream(tiny_translator):
     assert not torch.equal(tr.noise_for((1, 3, 8, 8)),
                            tr.noise_for((1, 3, 8, 8)))
 
+
+
+def test_reduced_precision_encoder_is_opt_in_and_close(tiny_translator):
+    """encoder_dtype='bfloat16' runs the encoder under autocast: float32
+    logits and translation, parameters close to float32's; bad names are
+    one clear error; None restores float32 exactly."""
+    tr = make_trained_like(tiny_translator)
+    img = scene_image(96, 160, seed=3)
+    assert tr.encoder_dtype is None
+    ref_logits = tr.encoder(img)
+    ref = tr.predict_params(img)
+    tr.encoder_dtype = 'bfloat16'
+    assert tr.encoder_dtype == torch.bfloat16
+    logits = tr.encoder(img)
+    assert logits.dtype == torch.float32
+    assert not torch.equal(logits, ref_logits)  # it did run in bfloat16
+    # bfloat16 keeps ~3 significant digits of the logits.
+    scale = float(ref_logits.abs().max())
+    assert float((logits - ref_logits).abs().max()) < 0.05 * scale
+    params = tr.predict_params(img)
+    assert params.dtype == torch.float32
+    assert float((params - ref).abs().max()) < 0.05
+    out = tr.translate_batch(img)
+    assert out.dtype == torch.float32 and out.shape == img.shape
+    with pytest.raises(ValueError, match='encoder dtype must be one of'):
+        tr.encoder_dtype = 'int8'
+    tr.encoder_dtype = None
+    assert torch.equal(tr.predict_params(img), ref)
+
+
+def test_bundle_loads_with_a_reduced_precision_encoder(translator, tmp_path):
+    path = translator.save(tmp_path / 'b.pth')
+    tr = DAKPNTranslator.from_checkpoint(path, encoder_dtype='bfloat16')
+    assert tr.encoder_dtype == torch.bfloat16
+    assert DAKPNTranslator.from_checkpoint(path).encoder_dtype is None

@@ -10,7 +10,8 @@ Cases (batch 1, float32 RGB in [0, 1], 96x160 parameters, noise on):
 ``translate`` alone with identity, "typical" (smooth maps, sigma in [0, 2])
 and "full range" (sigma spread uniformly over [0, SIGMA_MAX]) parameters
 at every size, a batch of 8 per image; the semantic encoder + KPN +
-translation (``translate_batch``) and the encoder alone; the peak memory of
+translation (``translate_batch``) and the encoder alone, in float32 and
+under bfloat16 autocast (``encoder_dtype='bfloat16'``); the peak memory of
 one image at 4K; the authors' per-pixel 25x25 kernel loop (implemented
 here, checked against the package's exact mode) on their 90x160 patch,
 scaled by pixel count; on CUDA the half-precision batched path in images
@@ -412,11 +413,15 @@ def benchmark(device: str, args) -> Tuple[List[Dict], List[str]]:
     tr = build_translator(args.encoder, device)
     for size in args.sizes:
         img = make_image(size, device)
-        t = timed(lambda: tr.translate_batch(img), args.repeats, args.retries)
-        add('encoder + translate', size, t,
-            cpu_goal('encoder + translate', size, t['median_ms']))
-        add('encoder + KPN only', size, timed(
-            lambda: tr.predict_params(img), args.repeats, args.retries))
+        for enc in ('', ' (bfloat16)'):  # DAKPNTranslator(encoder_dtype=)
+            tr.encoder_dtype = enc.strip(' ()') or None
+            t = timed(lambda: tr.translate_batch(img), args.repeats,
+                      args.retries)
+            add(f'encoder{enc} + translate', size, t,
+                cpu_goal('encoder + translate', size, t['median_ms']))
+            add(f'encoder{enc} + KPN only', size, timed(
+                lambda: tr.predict_params(img), args.repeats, args.retries))
+        tr.encoder_dtype = None
 
     if device == 'cuda':
         for dtype in (torch.float16, torch.bfloat16):

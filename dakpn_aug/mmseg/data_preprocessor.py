@@ -40,6 +40,8 @@ class DAKPNSegDataPreProcessor(SegDataPreProcessor):
         source_key: metainfo key marking source samples, or None for all.
         noise: override the bundle's noise policy.
         seed: seeds the noise (``'fresh'``) and ``prob`` draws.
+        encoder_dtype: ``'bfloat16'``/``'float16'`` run the encoder under
+            autocast (see ``DAKPNTranslator``); None: float32.
         **kwargs: ``SegDataPreProcessor`` arguments.
     """
 
@@ -49,6 +51,7 @@ class DAKPNSegDataPreProcessor(SegDataPreProcessor):
                  source_key: Optional[str] = None,
                  noise: Optional[str] = None,
                  seed: Optional[int] = None,
+                 encoder_dtype: Optional[str] = None,
                  **kwargs):
         super().__init__(**kwargs)
         if not 0.0 <= prob <= 1.0:
@@ -58,6 +61,7 @@ class DAKPNSegDataPreProcessor(SegDataPreProcessor):
         self.source_key = source_key
         self.noise = noise
         self.seed = seed
+        self.encoder_dtype = encoder_dtype
         self.__dict__['_generator'] = None
         # The ``prob`` draws: seeded with ``seed`` (never the global
         # np.random state, which other code shares and reseeds).
@@ -88,7 +92,7 @@ class DAKPNSegDataPreProcessor(SegDataPreProcessor):
         ``bgr_to_rgb``, values 0..255), returning them in the same form:
         one batched call per image size (``translate_raw_batch``)."""
         translator = get_translator(self.checkpoint, str(inputs[0].device),
-                                    self.noise)
+                                    self.noise, self.encoder_dtype)
         return translate_raw_batch(
             translator, inputs, bgr=self.channel_conversion,
             selected=self._selected(samples), generator=self._gen(),

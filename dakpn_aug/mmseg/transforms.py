@@ -44,6 +44,8 @@ class DAKPNTranslate(BaseTransform):
             ``'none'``); None keeps it.
         seed: seeds this process's noise generator (``'fresh'`` noise): same
             seed, same sequence of outputs.
+        encoder_dtype: ``'bfloat16'``/``'float16'`` run the encoder under
+            autocast (see ``DAKPNTranslator``); None: float32.
     """
 
     def __init__(self,
@@ -51,7 +53,8 @@ class DAKPNTranslate(BaseTransform):
                  prob: float = 1.0,
                  device: str = 'cpu',
                  noise: Optional[str] = None,
-                 seed: Optional[int] = None):
+                 seed: Optional[int] = None,
+                 encoder_dtype: Optional[str] = None):
         if not 0.0 <= prob <= 1.0:
             raise ValueError(f'prob must be in [0, 1], got {prob}')
         self.checkpoint = checkpoint
@@ -59,6 +62,7 @@ class DAKPNTranslate(BaseTransform):
         self.device = device
         self.noise = noise
         self.seed = seed
+        self.encoder_dtype = encoder_dtype
         self._generator: Optional[torch.Generator] = None
 
     def _gen(self) -> Optional[torch.Generator]:
@@ -75,7 +79,8 @@ class DAKPNTranslate(BaseTransform):
         x, dtype = mmseg_image_to_tensor(img, where)  # checks first
         if self.prob < 1.0 and np.random.rand() >= self.prob:
             return results
-        translator = get_translator(self.checkpoint, self.device, self.noise)
+        translator = get_translator(self.checkpoint, self.device, self.noise,
+                                    self.encoder_dtype)
         out = translator.translate_batch(x.to(translator.device),
                                          generator=self._gen())
         results['img'] = tensor_to_mmseg_image(out, dtype)

@@ -20,6 +20,24 @@ ENCODER_PRESETS = {
     'fcn_tiny': 'fcn_tiny_96x160.py',
 }
 
+#: ``compute_dtype`` names the encoder accepts (None: float32).
+ENCODER_DTYPES = {'float32': None, 'bfloat16': torch.bfloat16,
+                  'float16': torch.float16}
+
+
+def encoder_dtype(name: Union[str, torch.dtype, None]
+                  ) -> Optional[torch.dtype]:
+    """The autocast dtype of an encoder ``compute_dtype`` setting (None for
+    float32), or a ValueError naming the choices."""
+    if name is None or isinstance(name, torch.dtype):
+        return None if name in (None, torch.float32) else \
+            encoder_dtype(str(name).replace('torch.', ''))
+    if name not in ENCODER_DTYPES:
+        raise ValueError(f'encoder dtype must be one of '
+                         f'{sorted(ENCODER_DTYPES)}, got {name!r}')
+    return ENCODER_DTYPES[name]
+
+
 def load_encoder_config(name_or_path: Union[str, Path]) -> dict:
     """Return the segmentor ``model`` dict of an mmseg config file.
 
@@ -188,6 +206,9 @@ class SemanticEncoder(BaseModule):
         self.register_buffer('std', torch.tensor(std).view(1, 3, 1, 1) / 255,
                              persistent=False)
         self.num_classes = int(self.segmentor.decode_head.out_channels)
+        #: Autocast dtype of the segmentor's forward (None: float32); see
+        #: ``DAKPNTranslator(encoder_dtype=...)``.
+        self.compute_dtype: Optional[torch.dtype] = None
         if checkpoint is not None:
             self.load_segmentor_weights(checkpoint)
         self.freeze()
@@ -231,8 +252,10 @@ class SemanticEncoder(BaseModule):
                              f'{tuple(images.shape)}')
         x = self.resize_input(images.float())
         x = (x - self.mean) / self.std
-        feats = self.segmentor.extract_feat(x)
-        logits = self.segmentor.decode_head(feats)
+        with torch.autocast(x.device.type, dtype=self.compute_dtype,
+                            enabled=self.compute_dtype is not None):
+            feats = self.segmentor.extract_feat(x)
+            logits = self.segmentor.decode_head(feats).float()
         if tuple(logits.shape[-2:]) != self.input_size:
             logits = F.interpolate(
                 logits, size=self.input_size, mode='bilinear',

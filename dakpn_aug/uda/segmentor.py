@@ -48,10 +48,11 @@ def _translation_cfg(cfg: Optional[dict], name: str) -> Optional[dict]:
     if cfg is None:
         return None
     cfg = dict(cfg)
-    unknown = set(cfg) - {'checkpoint', 'prob', 'noise'}
+    unknown = set(cfg) - {'checkpoint', 'prob', 'noise', 'encoder_dtype'}
     if unknown or 'checkpoint' not in cfg:
         raise ValueError(f'{name} must be dict(checkpoint=PATH, prob=1.0, '
-                         f'noise=None), got keys {sorted(cfg)}')
+                         f'noise=None, encoder_dtype=None), got keys '
+                         f'{sorted(cfg)}')
     if not 0.0 <= cfg.setdefault('prob', 1.0) <= 1.0:
         raise ValueError(f'{name} prob must be in [0, 1]')
     return cfg
@@ -94,9 +95,10 @@ class UDASegmentor(BaseModel):
         methods: adaptation method configs (``UDA_METHODS``), applied in
             order; empty = source-only training (with DA-KPN if set).
         translation: online DA-KPN for the source half, ``dict(checkpoint=
-            PATH, prob=1.0, noise=None)`` (``noise`` overrides the bundle's
-            policy; ``'fresh'`` draws a new field per step on the model's
-            device), or None.
+            PATH, prob=1.0, noise=None, encoder_dtype=None)`` (``noise``
+            overrides the bundle's policy; ``'fresh'`` draws a new field
+            per step on the model's device; ``encoder_dtype``: see
+            ``DAKPNTranslator``), or None.
         target_translation: the same for the target half (a target ->
             source bundle, ``tools/train_dakpn.py --reverse``: the symmetric
             recipe's model B), or None.
@@ -180,7 +182,8 @@ class UDASegmentor(BaseModel):
                                device=generator.device)
             selected = (draws < prob).tolist()
         translator = get_translator(how['checkpoint'], str(inputs[0].device),
-                                    how.get('noise'))
+                                    how.get('noise'),
+                                    how.get('encoder_dtype'))
         half['inputs'] = translate_raw_batch(
             translator, inputs, bgr=pre.channel_conversion,
             selected=selected, generator=generator,

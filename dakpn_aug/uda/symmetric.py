@@ -105,7 +105,8 @@ class FusionSegmentor(BaseModel):
                 d = pre.cast_data(d)
                 tr = get_translator(trans['checkpoint'],
                                     str(next(member.parameters()).device),
-                                    trans.get('noise'))
+                                    trans.get('noise'),
+                                    trans.get('encoder_dtype'))
                 d['inputs'] = translate_raw_batch(
                     tr, list(d['inputs']), bgr=pre.channel_conversion,
                     who='FusionSegmentor')

@@ -225,6 +225,10 @@ def test_rerun_with_another_bundle_is_refused_unless_overwrite(setup,
     assert '10 translated, 0 skipped' in res.stdout
     res = run([other, src, out, '--workers', '0'])
     assert '0 translated, 10 skipped' in res.stdout
+    # Another encoder precision makes other images: refused the same way.
+    res = run([other, src, out, '--workers', '0', '--encoder-dtype',
+               'bfloat16'], check=False)
+    assert res.returncode != 0 and 'another bundle' in res.stderr
 
 
 def test_float_images_keep_the_float_rule(setup, tmp_path):
