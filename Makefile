@@ -48,7 +48,7 @@ benchmark-uda: install
 	$(PY) tools/benchmark_downstream.py --out work_dirs/uda_benchmark --jobs 2 \
 	  --methods $(UDA_ROWS) $(if $(REUSE),--reuse $(REUSE))
 
-# Long (97 minutes measured on 2 CPU cores, resumable): the one demo recipe on
+# Long (54-97 minutes measured on 2 CPU cores, resumable): the one demo recipe on
 # every camera of the zoo, 3 seeds, beside the albumentations peers.
 # Writes work_dirs/zoo/zoo.{md,json,png}.
 benchmark-zoo: install

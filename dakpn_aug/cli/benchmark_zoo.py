@@ -34,9 +34,9 @@ a real image) and ``OUT/swatches_CAMERA.png`` (per-class mean colours of
 DA-KPN seed 0). Rerunning with the same ``OUT`` skips what is finished
 (data, encoder, trainings, measurements), so a killed run resumes.
 
-Time on 2 CPU cores: about 5 minutes per DA-KPN training plus 2 for the
-encoder and under a minute of measuring per camera: 97 minutes measured for the
-default 5 cameras x 3 seeds.
+Time on 2 CPU cores: 3-5 minutes per DA-KPN training plus 2 for the
+encoder and under a minute of measuring per camera: 54-97 minutes measured
+for the default 5 cameras x 3 seeds (the VM's speed varies by the hour).
 """
 from __future__ import annotations
 
