@@ -29,9 +29,10 @@ def encoder_dtype(name: Union[str, torch.dtype, None]
                   ) -> Optional[torch.dtype]:
     """The autocast dtype of an encoder ``compute_dtype`` setting (None for
     float32), or a ValueError naming the choices."""
-    if name is None or isinstance(name, torch.dtype):
-        return None if name in (None, torch.float32) else \
-            encoder_dtype(str(name).replace('torch.', ''))
+    if name is None:
+        return None
+    if isinstance(name, torch.dtype):
+        name = str(name).replace('torch.', '')
     if name not in ENCODER_DTYPES:
         raise ValueError(f'encoder dtype must be one of '
                          f'{sorted(ENCODER_DTYPES)}, got {name!r}')
