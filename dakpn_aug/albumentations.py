@@ -7,6 +7,11 @@
                     seed=0)
     out = aug(image=image, mask=mask)   # mask untouched by DAKPN
 
+A ``mask`` (``masks`` with ``images``) holding the encoder's class indices
+(train ids; 255: ignore) is read for label guidance (``DAKPNTranslator``:
+classes the encoder cannot see at its low resolution take the image's mean
+colour change); ``label_guidance=False`` ignores it.
+
 Images are RGB (albumentations' convention): uint8, uint16, or float32
 with values in [0, 1] (0..255 floats are refused, never clipped; the one
 rule of ``dakpn_aug/image.py``).
@@ -18,6 +23,7 @@ from __future__ import annotations
 from typing import Any, Literal, Optional
 
 import numpy as np
+import torch
 from albumentations.core.transforms_interface import ImageOnlyTransform
 from pydantic import Field
 
@@ -38,6 +44,8 @@ class DAKPN(ImageOnlyTransform):
             (e.g. the paper's fixed field); ``'none'``: no noise.
         encoder_dtype: ``'bfloat16'``/``'float16'`` run the encoder under
             autocast (see ``DAKPNTranslator``); None: float32.
+        label_guidance: read ``mask``/``masks`` (the encoder's class
+            indices) for label guidance; never changes them.
         p: probability of applying the transform.
 
     Targets:
@@ -53,20 +61,33 @@ class DAKPN(ImageOnlyTransform):
         noise: Literal['seeded', 'bundle', 'none'] = 'seeded'
         encoder_dtype: Optional[Literal['float32', 'bfloat16',
                                         'float16']] = None
+        label_guidance: bool = True
         p: float = Field(default=1.0, ge=0, le=1)
 
     def __init__(self, checkpoint: str, device: str = 'cpu',
                  noise: Literal['seeded', 'bundle', 'none'] = 'seeded',
                  encoder_dtype: Optional[str] = None,
+                 label_guidance: bool = True,
                  p: float = 1.0):
         super().__init__(p=p)
         self.checkpoint = str(checkpoint)
         self.device = device
         self.noise = noise
         self.encoder_dtype = encoder_dtype
+        self.label_guidance = label_guidance
 
     def get_transform_init_args_names(self) -> tuple[str, ...]:
-        return ('checkpoint', 'device', 'noise', 'encoder_dtype')
+        return ('checkpoint', 'device', 'noise', 'encoder_dtype',
+                'label_guidance')
+
+    def get_params_dependent_on_data(self, params: dict[str, Any],
+                                     data: dict[str, Any]) -> dict[str, Any]:
+        labels = None
+        if self.label_guidance:
+            labels = data.get('mask')
+            if labels is None and data.get('masks') is not None:
+                labels = np.asarray(data['masks'])
+        return {'labels': labels}
 
     def get_params(self) -> dict[str, Any]:
         # From the Compose-seeded generator: reproducible per Compose seed.
@@ -77,19 +98,29 @@ class DAKPN(ImageOnlyTransform):
         return get_translator(self.checkpoint, self.device,
                               policy[self.noise], self.encoder_dtype)
 
-    def _run(self, batch: np.ndarray, noise_seed: int) -> np.ndarray:
+    def _run(self, batch: np.ndarray, noise_seed: int,
+             labels: Optional[np.ndarray] = None) -> np.ndarray:
         t, dtype = batch_to_tensor(batch)  # one float rule (image.py)
         tr = self._translator()
         gen = None
         if self.noise == 'seeded':
             gen = seeded_generator(noise_seed)
-        out = tr.translate_batch(t.to(tr.device), generator=gen)
+        if labels is not None:
+            labels = np.asarray(labels)
+            if labels.ndim == batch.ndim:  # HxWx1 masks
+                labels = labels[..., 0]
+            labels = labels.reshape((len(batch), ) + labels.shape[-2:])
+            labels = torch.from_numpy(labels.astype(np.int64))
+        out = tr.translate_batch(t.to(tr.device), generator=gen,
+                                 labels=labels)
         return tensor_to_batch(out, dtype)
 
     def apply(self, img: np.ndarray, noise_seed: int = 0,
+              labels: Optional[np.ndarray] = None,
               **params: Any) -> np.ndarray:
-        return self._run(img[None], noise_seed)[0]
+        return self._run(img[None], noise_seed, labels)[0]
 
     def apply_to_images(self, images: np.ndarray, noise_seed: int = 0,
+                        labels: Optional[np.ndarray] = None,
                         **params: Any) -> np.ndarray:
-        return self._run(np.asarray(images), noise_seed)
+        return self._run(np.asarray(images), noise_seed, labels)

@@ -55,7 +55,7 @@ __all__ = [
     'color_affine', 'KERNEL_SIZE', 'BLUR_MARGIN', 'SIGMA_MAX',
     'SIGMA_LEVELS', 'split_params', 'identity_params', 'rgb_to_hsv',
     'hsv_to_rgb', 'gaussian_kernel1d', 'local_gaussian_blur',
-    'upsample_params', 'make_noise', 'translate'
+    'upsample_params', 'make_noise', 'translate', 'label_guidance_mask'
 ]
 
 NUM_PARAMS = 12
@@ -619,7 +619,8 @@ def _local_blur_opencv(x: Tensor, u: Tensor, kernel_size: int,
 
 
 def _translate_opencv(img: Tensor, params: Tensor, noise: Optional[Tensor],
-                      clamp: bool, color_space: str) -> Tensor:
+                      clamp: bool, color_space: str,
+                      mean_colour: Optional[Tensor] = None) -> Tensor:
     """:func:`translate` without autograd on the CPU for a batch larger
     than :data:`_WHOLE_IMAGE_MAX_BYTES`, one image at a time, so that no
     temporary is batch-sized: each image through the whole-image path when
@@ -636,16 +637,20 @@ def _translate_opencv(img: Tensor, params: Tensor, noise: Optional[Tensor],
         args = (img[i:i + 1], params[min(i, params.shape[0] - 1)][None],
                 None if noise is None else noise[i:i + 1], clamp,
                 color_space)
+        mask = None if mean_colour is None else \
+            mean_colour[min(i, mean_colour.shape[0] - 1)][None]
         if whole:
-            _translate_whole(*args[:3], 'fast', *args[3:], out[i:i + 1])
+            _translate_whole(*args[:3], 'fast', *args[3:], out[i:i + 1],
+                             mean_colour=mask)
         else:
-            _translate_opencv_one(*args, out[i:i + 1])
+            _translate_opencv_one(*args, out[i:i + 1], mean_colour=mask)
     return out.permute(0, 3, 1, 2)
 
 
 def _translate_opencv_one(img: Tensor, params: Tensor,
                           noise: Optional[Tensor], clamp: bool,
-                          color_space: str, out: Tensor) -> None:
+                          color_space: str, out: Tensor,
+                          mean_colour: Optional[Tensor] = None) -> None:
     """One image of :func:`_translate_opencv`, tile by tile, into ``out``
     (1, H, W, 3): the same steps as :func:`_translate_whole` (parameter
     upsampling, :func:`color_affine`, the blended blur levels, noise,
@@ -667,6 +672,9 @@ def _translate_opencv_one(img: Tensor, params: Tensor,
     colour_x = rows_x[..., sl['weight'].start:sl['bias'].stop].contiguous()
     blur_noise_x = rows_x[..., sl['sigma'].start:sl['noise'].stop
                           ].contiguous()
+    if mean_colour is not None:  # (1, H, W, 1) and (6,): as the tiles
+        mean_colour = mean_colour.permute(0, 2, 3, 1)
+        mean_wb = params[0, sl['weight'].start:sl['bias'].stop].mean((1, 2))
 
     def rows_of(maps: Tensor, t0: int, t1: int, l0: int, l1: int) -> Tensor:
         y0, y1, fy = _bilinear_axis(params.shape[-2], height, t0, t1 - t0,
@@ -691,6 +699,9 @@ def _translate_opencv_one(img: Tensor, params: Tensor,
         (t0, t1, l0, l1), (rows, cols) = _margin_box(
             (top, bottom, left, right), margin, height, width)
         wb = rows_of(colour_x, t0, t1, l0, l1)
+        if mean_colour is not None:
+            wb = _with_mean_colour(wb, mean_wb,
+                                   mean_colour[:, t0:t1, l0:l1])
         x_ext = img[:, :, t0:t1, l0:l1].permute(0, 2, 3, 1).contiguous()
         rgb = color_affine(x_ext.permute(0, 3, 1, 2),
                            wb[..., 0:3].permute(0, 3, 1, 2),
@@ -920,7 +931,8 @@ def translate(img: Tensor,
               noise: Optional[Tensor] = None,
               blur_mode: str = 'fast',
               clamp: bool = True,
-              color_space: str = 'ycbcr') -> Tensor:
+              color_space: str = 'ycbcr',
+              mean_colour: Optional[Tensor] = None) -> Tensor:
     """Apply the DA-KPN translation (Eq. 1) to a batch of RGB images.
 
     ``T(p) = n * N + k_sigma * (w * p + b)`` where ``w * p + b`` acts in
@@ -938,6 +950,11 @@ def translate(img: Tensor,
         blur_mode: ``'fast'`` or ``'exact'`` (see :func:`local_gaussian_blur`).
         clamp: clamp the result to [0, 1].
         color_space: ``'hsv'`` or ``'ycbcr'`` (see the module docstring).
+        mean_colour: (B, 1, H, W) bool, or None: pixels where it is True
+            take the image's mean colour affine (``w`` and ``b`` averaged
+            over the parameter map) instead of their own; blur and noise
+            stay theirs. For pixels whose parameters are known to be
+            another class's (:func:`label_guidance_mask`).
 
     Returns:
         (B, 3, H, W) translated images.
@@ -957,19 +974,67 @@ def translate(img: Tensor,
                               noise.shape[-2:] != img.shape[-2:]):
         raise ValueError(f'noise must be (B, 3, H, W) like the image, '
                          f'got {tuple(noise.shape)}')
+    if mean_colour is not None and (
+            mean_colour.dtype != torch.bool or mean_colour.dim() != 4 or
+            mean_colour.shape[1] != 1 or
+            mean_colour.shape[-2:] != img.shape[-2:] or
+            mean_colour.shape[0] not in (1, img.shape[0])):
+        raise ValueError('mean_colour must be a (B, 1, H, W) bool mask like '
+                         f'the image, got {tuple(mean_colour.shape)} '
+                         f'{mean_colour.dtype}')
     params = params.to(dtype=img.dtype, device=img.device)
     if blur_mode == 'fast' and _opencv_applies(img) and \
             not params.requires_grad and \
             (noise is None or not noise.requires_grad) and \
             img.numel() * img.element_size() > _WHOLE_IMAGE_MAX_BYTES:
-        return _translate_opencv(img, params, noise, clamp, color_space)
+        return _translate_opencv(img, params, noise, clamp, color_space,
+                                 mean_colour)
     return _translate_whole(img, params, noise, blur_mode, clamp,
-                            color_space)
+                            color_space, mean_colour=mean_colour)
+
+
+def _with_mean_colour(wb: Tensor, mean_wb: Tensor, mask: Tensor) -> Tensor:
+    """``wb`` (colour channels, any layout) where ``mask`` is False, the
+    per-image ``mean_wb`` (broadcastable) where it is True."""
+    return torch.where(mask, mean_wb, wb)
+
+
+def label_guidance_mask(labels: Tensor, logits: Tensor) -> Tensor:
+    """Pixels whose known class is not the one the encoder saw there.
+
+    The parameters of a pixel come from the encoder's logits at low
+    resolution, so a class it cannot resolve (a pole, a traffic sign: a
+    pixel or two wide at 96x160) gets its surroundings' colour change:
+    measured on the camera zoo, thin classes ended up further from the real
+    camera's colours than untranslated. Where the label map is known (a
+    synthetic image's own labels) those pixels can take the image's mean
+    colour affine instead (``translate(mean_colour=...)``), the camera-wide
+    part of the translation rather than a neighbour's class-specific one.
+
+    Args:
+        labels: (B, H, W) class indices of the encoder's classes at full
+            resolution; values outside ``[0, K)`` (255: ignore) count as
+            agreeing (they keep their own parameters).
+        logits: (B, K, h, w) encoder logits.
+
+    Returns:
+        (B, 1, H, W) bool: label known and different from the encoder's
+        class at that pixel (its low-res argmax, nearest neighbour).
+    """
+    if labels.dim() != 3 or labels.shape[0] != logits.shape[0]:
+        raise ValueError(f'labels must be (B, H, W) with B = '
+                         f'{logits.shape[0]}, got {tuple(labels.shape)}')
+    pred = logits.argmax(1, keepdim=True).to(torch.float32)
+    pred = F.interpolate(pred, size=labels.shape[-2:], mode='nearest-exact')
+    labels = labels[:, None].to(pred.device)
+    known = (labels >= 0) & (labels < logits.shape[1])
+    return known & (labels != pred.to(labels.dtype))
 
 
 def _translate_whole(img: Tensor, params: Tensor, noise: Optional[Tensor],
                      blur_mode: str, clamp: bool, color_space: str,
-                     out: Optional[Tensor] = None) -> Tensor:
+                     out: Optional[Tensor] = None,
+                     mean_colour: Optional[Tensor] = None) -> Tensor:
     """:func:`translate` on whole images (every device, autograd).
     ``out``: a (B, H, W, 3) slice of a batch's output the OpenCV path
     writes the blur into (no copy afterwards), else a new tensor."""
@@ -981,6 +1046,12 @@ def _translate_whole(img: Tensor, params: Tensor, noise: Optional[Tensor],
     w, b, sigma, n = (
         upsample_params(group.contiguous(), img.shape[-2:]).contiguous(
             memory_format=cl) for group in split_params(params))
+    if mean_colour is not None:
+        mean_colour = mean_colour.to(img.device)
+        w = _with_mean_colour(w, params[:, PARAM_SLICES['weight']].mean(
+            (2, 3), keepdim=True), mean_colour)
+        b = _with_mean_colour(b, params[:, PARAM_SLICES['bias']].mean(
+            (2, 3), keepdim=True), mean_colour)
 
     rgb = color_affine(img, w, b, color_space)
     if out is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 import zipfile
 from dataclasses import asdict
 from pathlib import Path
@@ -18,7 +19,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from . import functional as DF
-from .errors import DAKPNCheckpointError
+from .errors import DAKPNCheckpointError, DAKPNInputError
 from .fileio import write_atomic
 from .image import check_unit_range, image_to_tensor, tensor_to_image
 from .noise import (NOISE_MODES, FixedNoiseCache, NoisePolicy,  # noqa: F401
@@ -72,6 +73,13 @@ class DAKPNTranslator(nn.Module):
             different images (README, "Speed": the measured speed-up and
             the change). On a CPU without native bfloat16 it is slower:
             measure before switching it on.
+        label_guidance: when a translation is given the image's label map
+            (``labels=``; every front door passes the synthetic image's own
+            labels), pixels whose class the encoder did not see there take
+            the image's mean colour change instead of their surroundings'
+            (``functional.label_guidance_mask``; README, "Quality": thin
+            classes such as poles and signs). ``False``: labels are ignored
+            (the paper's translation).
 
     Example (a trained one: ``DAKPNTranslator.from_checkpoint(
     'dakpn_bundle.pth')``; ``build`` gives the identity initialisation):
@@ -89,7 +97,8 @@ class DAKPNTranslator(nn.Module):
                  noise: Union[NoisePolicy, str, dict] = 'fixed',
                  class_names: Optional[Sequence[str]] = None,
                  blur_mode: str = 'fast',
-                 encoder_dtype: Union[str, torch.dtype, None] = None):
+                 encoder_dtype: Union[str, torch.dtype, None] = None,
+                 label_guidance: bool = True):
         super().__init__()
         self.encoder = encoder
         self.kpn = kpn
@@ -97,6 +106,7 @@ class DAKPNTranslator(nn.Module):
         self.class_names = tuple(class_names) if class_names else None
         self.blur_mode = blur_mode
         self.encoder_dtype = encoder_dtype
+        self.label_guidance = bool(label_guidance)
         self.eval()
 
     @property
@@ -197,7 +207,8 @@ class DAKPNTranslator(nn.Module):
                         images: Tensor,
                         noise: Optional[Tensor] = None,
                         generator: Optional[torch.Generator] = None,
-                        params: Optional[Tensor] = None) -> Tensor:
+                        params: Optional[Tensor] = None,
+                        labels: Optional[Tensor] = None) -> Tensor:
         """Translate (B, 3, H, W) RGB floats in [0, 1] on any device.
 
         Args:
@@ -206,7 +217,11 @@ class DAKPNTranslator(nn.Module):
             noise: an explicit noise field (overrides the policy).
             generator: draw a fresh field from this generator (overrides a
                 ``'fixed'`` policy; ignored for ``'none'``).
-            params: precomputed low-res parameters (skips the encoder).
+            params: precomputed low-res parameters (skips the encoder unless
+                ``labels`` need its prediction).
+            labels: (B, H, W) integer label maps in the encoder's class
+                indices (other values, e.g. 255, are "unknown"), for label
+                guidance (see the class); None: none.
 
         Returns:
             (B, 3, H, W) translated images, same dtype and device.
@@ -214,7 +229,15 @@ class DAKPNTranslator(nn.Module):
         images = self._check_batch(images)
         if images.device != self.device:
             self.to(images.device)
-        if params is None:
+        mean_colour = None
+        if labels is not None and self.label_guidance:
+            labels = self._check_labels(labels, images)
+            logits = self.encoder(images)
+            mean_colour = DF.label_guidance_mask(labels, logits)
+            self._warn_if_foreign(labels, mean_colour)
+            if params is None:
+                params = self.kpn(logits)
+        elif params is None:
             params = self.kpn(self.encoder(images))
         if noise is None:
             noise = self.noise_for(images.shape, generator=generator,
@@ -226,18 +249,58 @@ class DAKPNTranslator(nn.Module):
         work = images if images.device.type != 'cpu' else images.float()
         out = DF.translate(work, params, noise=noise,
                            blur_mode=self.blur_mode,
-                           color_space=self.kpn.color_space)
+                           color_space=self.kpn.color_space,
+                           mean_colour=mean_colour)
         return out.to(images.dtype)
 
-    def forward(self, image, generator: Optional[torch.Generator] = None):
+    def forward(self, image, generator: Optional[torch.Generator] = None,
+                labels=None):
         """Translate one HxWx3 uint8 RGB numpy image (returns the same shape
-        and dtype), or a (B, 3, H, W) float tensor (see translate_batch)."""
+        and dtype), or a (B, 3, H, W) float tensor (see translate_batch).
+        ``labels``: its HxW label map (numpy or tensor; (B, H, W) for a
+        batch), for label guidance."""
         if isinstance(image, Tensor):
-            return self.translate_batch(image, generator=generator)
+            return self.translate_batch(image, generator=generator,
+                                        labels=labels)
         tensor, restore = image_to_tensor(image)
+        if labels is not None:
+            labels = torch.as_tensor(labels)[None]
         out = self.translate_batch(tensor.to(self.device),
-                                   generator=generator)
+                                   generator=generator, labels=labels)
         return tensor_to_image(out, restore)
+
+    def _warn_if_foreign(self, labels: Tensor, mask: Tensor) -> None:
+        """Warn once when the labels disagree with the encoder on most
+        pixels: likely another id space (Cityscapes label ids instead of
+        the train ids the encoder predicts), which would give most of the
+        image the mean colour change."""
+        if self.__dict__.get('_warned_foreign'):
+            return
+        known = ((labels >= 0) & (labels < self.kpn.num_classes)).sum()
+        if known and float(mask.sum()) > 0.5 * float(known):
+            self.__dict__['_warned_foreign'] = True
+            warnings.warn(
+                f'label guidance: the labels disagree with the encoder on '
+                f'{float(mask.sum()) / float(known):.0%} of their pixels; '
+                'it expects the encoder\'s class indices (train ids, 255 '
+                'for ignore). Map the labels, or pass label_guidance=False',
+                stacklevel=3)
+
+    @staticmethod
+    def _check_labels(labels, images: Tensor) -> Tensor:
+        labels = torch.as_tensor(labels)
+        b, _, h, w = images.shape
+        if labels.dim() == 4 and labels.shape[1] == 1:
+            labels = labels[:, 0]
+        if labels.dim() != 3 or labels.shape[0] not in (1, b) or \
+                tuple(labels.shape[-2:]) != (h, w):
+            raise DAKPNInputError(
+                f'label maps must be (B, H, W) = ({b}, {h}, {w}) like the '
+                f'images, got {tuple(labels.shape)}')
+        if labels.is_floating_point() or labels.dtype == torch.bool:
+            raise DAKPNInputError(f'label maps must be integers, got '
+                                  f'{labels.dtype}')
+        return labels.expand(b, h, w).to(images.device)
 
     @staticmethod
     def _check_batch(images: Tensor) -> Tensor:
@@ -386,7 +449,8 @@ class DAKPNTranslator(nn.Module):
                         device: Union[str, torch.device] = 'cpu',
                         noise: Union[NoisePolicy, str, dict, None] = ...,
                         blur_mode: Optional[str] = None,
-                        encoder_dtype: Union[str, torch.dtype, None] = None
+                        encoder_dtype: Union[str, torch.dtype, None] = None,
+                        label_guidance: bool = True
                         ) -> 'DAKPNTranslator':
         """Load a translator bundle written by :meth:`save` (or by
         ``tools/train_dakpn.py`` / ``tools/export_bundle.py``).
@@ -397,6 +461,8 @@ class DAKPNTranslator(nn.Module):
             noise: override the bundle's noise policy.
             blur_mode: override the blur mode.
             encoder_dtype: the encoder's autocast dtype (see the class).
+            label_guidance: use label maps given to translations (see the
+                class).
         """
         from .models import KernelPredictionNet, SemanticEncoder
         from .models.encoder import safe_segmentor_config
@@ -431,6 +497,6 @@ class DAKPNTranslator(nn.Module):
                  noise=meta.get('noise', 'fixed') if noise is ... else noise,
                  class_names=meta.get('class_names'),
                  blur_mode=blur_mode or meta.get('blur_mode', 'fast'),
-                 encoder_dtype=encoder_dtype)
+                 encoder_dtype=encoder_dtype, label_guidance=label_guidance)
         tr.bundle_meta = meta
         return tr.to(device)

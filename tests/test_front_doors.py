@@ -73,7 +73,8 @@ def test_mmseg_transform_registry_repr_prob_and_errors(bundle):
     t = TRANSFORMS.build(dict(type='DAKPNTranslate', checkpoint=str(bundle),
                               prob=0.0, device='cpu', noise='none', seed=3))
     assert repr(t) == (f"DAKPNTranslate(checkpoint={str(bundle)!r}, "
-                       "prob=0.0, device='cpu', noise='none', seed=3)")
+                       "prob=0.0, device='cpu', noise='none', seed=3, "
+                       "label_guidance=True)")
     img = np.full((40, 60, 3), 100, np.uint8)
     assert t(dict(img=img.copy()))['img'].tobytes() == img.tobytes()
     from dakpn_aug import DAKPNInputError
@@ -275,3 +276,44 @@ def test_front_doors_take_a_reduced_precision_encoder(gta, bundle):
                                    encoder_dtype='bfloat16', **PRE)
     torch.testing.assert_close(pre(packed(gta, []), training=True)['inputs'],
                                via_pipeline['inputs'], atol=1e-5, rtol=0)
+
+
+def test_front_doors_pass_the_labels_for_label_guidance(gta, bundle):
+    """Each front door hands the image's own labels to the translation
+    (``label_guidance``), which changes the image where the labels
+    disagree with the encoder, and never changes the labels."""
+    import albumentations as A
+    from mmseg.registry import TRANSFORMS
+
+    from dakpn_aug.albumentations import DAKPN
+    plain = load(gta, mmseg_pipeline([]))
+    labels = plain['gt_seg_map'].copy()
+    labels[10:50, 70:74] = 6  # a "traffic light" the encoder cannot see
+
+    def transform(results, **kw):
+        t = TRANSFORMS.build(dict(type='DAKPNTranslate', noise='none',
+                                  checkpoint=str(bundle), **kw))
+        return t(dict(results, img=results['img'].copy()))
+
+    guided = transform(dict(plain, gt_seg_map=labels.copy()))
+    unguided = transform(dict(plain, gt_seg_map=labels.copy()),
+                         label_guidance=False)
+    assert guided['gt_seg_map'].tobytes() == labels.tobytes()
+    assert not np.array_equal(guided['img'], unguided['img'])
+    no_labels = {k: v for k, v in plain.items() if k != 'gt_seg_map'}
+    assert np.array_equal(transform(no_labels)['img'], unguided['img'])
+
+    rgb = plain['img'][..., ::-1].copy()
+    a = A.Compose([DAKPN(str(bundle), noise='none')])(image=rgb, mask=labels)
+    b = A.Compose([DAKPN(str(bundle), noise='none', label_guidance=False)])(
+        image=rgb, mask=labels)
+    c = A.Compose([DAKPN(str(bundle), noise='none')])(image=rgb)
+    assert a['mask'].tobytes() == labels.tobytes()
+    assert np.array_equal(b['image'], c['image'])
+    assert not np.array_equal(a['image'], c['image'])
+    # The albumentations door agrees with the mmseg door (RGB vs BGR).
+    assert np.array_equal(a['image'][..., ::-1], guided['img'])
+    # Batches: masks guide their images.
+    batch = A.Compose([DAKPN(str(bundle), noise='none')])(
+        images=np.stack([rgb, rgb]), masks=np.stack([labels, labels]))
+    assert np.array_equal(batch['images'][1], a['image'])

@@ -53,7 +53,8 @@ import numpy as np
 from dakpn_aug.data.cameras import CAMERA_ZOO
 from dakpn_aug.data.demo import make_demo_data
 from dakpn_aug.data.layouts import list_images
-from dakpn_aug.data.readers import read_rgb
+from dakpn_aug.data.cityscapes_labels import label_ids_to_train_ids
+from dakpn_aug.data.readers import read_label, read_rgb
 from dakpn_aug.domain_stats import (STATS, class_name, class_swatches,
                                     domain_gap, format_pct)
 from dakpn_aug.peers import PEERS, make_peer
@@ -71,7 +72,13 @@ RECIPES = {
     'dakpn-no-noise-stat':
         configs_dir() / 'demo' / 'dakpn_demo_no-noise-stat.py',
 }
-METHODS = tuple(RECIPES) + PEERS
+#: Rows that translate with the "dakpn" row's bundles under another
+#: inference setting (``DAKPNTranslator.from_checkpoint`` arguments): no
+#: training of their own.
+INFERENCE_ROWS = {
+    'dakpn-no-label-guidance': dict(label_guidance=False),
+}
+METHODS = tuple(RECIPES) + tuple(INFERENCE_ROWS) + PEERS
 DEFAULT_METHODS = ('dakpn', ) + PEERS
 
 
@@ -157,9 +164,11 @@ def measure(out: Path, camera: str, method: str, seed: int, data: Path,
     res_file = out / 'results' / camera / f'{method}_seed{seed}.json'
     if res_file.is_file():
         return json.loads(res_file.read_text())
-    if method in RECIPES:
+    translated_by_dakpn = method in RECIPES or method in INFERENCE_ROWS
+    if translated_by_dakpn:
         from dakpn_aug import DAKPNTranslator
-        fn = DAKPNTranslator.from_checkpoint(bundle)
+        fn = DAKPNTranslator.from_checkpoint(
+            bundle, **INFERENCE_ROWS.get(method, {}))
     else:
         refs = [read_rgb(p) for p in list_images(data / 'cityscapes',
                                                  'cityscapes', 'train')]
@@ -167,7 +176,12 @@ def measure(out: Path, camera: str, method: str, seed: int, data: Path,
     folder = out / 'translated' / camera / f'{method}_seed{seed}'
     folder.mkdir(parents=True, exist_ok=True)
     for p in list_images(data / 'gta5', 'gta5'):
-        write_png(folder / p.name, fn(read_rgb(p)))
+        if translated_by_dakpn:  # its labels guide it (DAKPNTranslator)
+            labels = label_ids_to_train_ids(read_label(
+                data / 'gta5' / 'labels' / p.name))
+            write_png(folder / p.name, fn(read_rgb(p), labels=labels))
+        else:
+            write_png(folder / p.name, fn(read_rgb(p)))
     res = domain_gap(data / 'gta5' / 'images', folder,
                      data / 'cityscapes' / 'leftImg8bit' / 'val',
                      source_labels=data / 'gta5' / 'labels',
@@ -384,7 +398,8 @@ def main(argv=None) -> int:
     ap.add_argument('--seeds', type=seeds_arg, default=[0, 1, 2])
     ap.add_argument('--methods', type=lambda t: csv(t, METHODS),
                     default=list(DEFAULT_METHODS),
-                    help='rows; dakpn-paper and dakpn-no-gan are ablations')
+                    help='rows; dakpn-paper, dakpn-no-gan, dakpn-no-noise-stat and '
+                    'dakpn-no-label-guidance are ablations')
     ap.add_argument('--config', type=Path, default=RECIPES['dakpn'],
                     help='the config of the "dakpn" row (one for all '
                     'cameras)')
@@ -430,7 +445,7 @@ def main(argv=None) -> int:
     t0 = time.time()
     datas = {c: prepare_data(out, c) for c in args.cameras}
     enc = None
-    if set(args.methods) & set(RECIPES):
+    if set(args.methods) & (set(RECIPES) | set(INFERENCE_ROWS)):
         enc = prepare_encoder(out, next(iter(datas.values())) / 'gta5',
                               args.encoder)
     results: dict = {}
@@ -445,6 +460,9 @@ def main(argv=None) -> int:
                         else RECIPES[method]
                     bundle = train_dakpn(out, camera, method, seed, data,
                                          enc, config, args.max_iters)
+                elif method in INFERENCE_ROWS:  # the dakpn row's bundle
+                    bundle = train_dakpn(out, camera, 'dakpn', seed, data,
+                                         enc, args.config, args.max_iters)
                 runs.append(measure(out, camera, method, seed, data, bundle))
             results[camera][method] = runs
         res = results[camera]

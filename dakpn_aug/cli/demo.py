@@ -126,8 +126,13 @@ def main(argv=None) -> int:
     identity.kpn.reset_to_identity()
     src_imgs = [read_rgb(p) for p in held]
     names = [p.name for p in held]
-    translated = [translator(im) for im in src_imgs]
-    ident = [identity(im) for im in src_imgs]
+    # Each image's own labels guide it (label guidance, DAKPNTranslator).
+    src_labels = [label_ids_to_train_ids(read_label(src_root / 'labels' /
+                                                    p.name)) for p in held]
+    translated = [translator(im, labels=lbl)
+                  for im, lbl in zip(src_imgs, src_labels)]
+    ident = [identity(im, labels=lbl)
+             for im, lbl in zip(src_imgs, src_labels)]
     save_all(src_imgs, names, out / 'held_back_source')
     save_all(translated, names, out / 'translated')
     save_all(ident, names, out / 'translated_identity')

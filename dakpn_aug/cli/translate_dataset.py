@@ -4,7 +4,8 @@
 Usage:
     python tools/translate_dataset.py BUNDLE SRC_DIR OUT_DIR
         [--device cpu|cuda] [--batch-size 4] [--workers 2]
-        [--labels none|copy|link] [--shard I/N] [--launcher none|pytorch]
+        [--labels none|copy|link] [--no-label-guidance] [--shard I/N]
+        [--launcher none|pytorch]
 
     # 4 GPUs (or N CPU processes), each takes its share of the files:
     torchrun --nproc_per_node=4 tools/translate_dataset.py BUNDLE SRC OUT \\
@@ -14,7 +15,11 @@ Which files: in a GTA5-layout SRC_DIR the images under ``images/`` (labels
 in ``labels/``); in a Cityscapes layout those under ``leftImg8bit/`` (labels
 in ``gtFine/``); otherwise every image below SRC_DIR. Relative paths and file
 names are kept. Labels are never changed: ``--labels copy`` copies them,
-``--labels link`` symlinks them, ``none`` (default) leaves them out.
+``--labels link`` symlinks them, ``none`` (default) leaves them out. They
+do guide the translation (label guidance, ``DAKPNTranslator``: classes the
+encoder cannot see at its low resolution take the image's mean colour
+change; ``--no-label-guidance`` turns it off); an image whose label map is
+unreadable or of another size is translated from the image alone.
 
 Images: uint8 and uint16 files keep their depth; float (e.g. 32-bit TIFF)
 files must hold values in [0, 1] and come out as float in [0, 1] (the one
@@ -50,13 +55,14 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import cv2
 import numpy as np
 
 from dakpn_aug.data.layouts import (IMAGE_SUFFIXES, LAYOUT_DIRS,
-                                    detect_layout)
+                                    detect_layout, match_labels,
+                                    train_id_map)
 from dakpn_aug.errors import DAKPNInputError
 from dakpn_aug.fileio import write_atomic
 from dakpn_aug.image import batch_to_tensor, tensor_to_batch
@@ -123,10 +129,15 @@ class Manifest:
         old = self.recorded_bundle()
         if old is not None and old.get('digest') != digest and \
                 not overwrite:
+            def tag(d):  # the digest's head and its settings
+                d = str(d)
+                return d[:12] + '...' + ''.join(
+                    '+' + t for t in d.split('+')[1:])
+
             fail(f'{self.dir.parent} holds translations made by another '
-                 f'bundle ({old["path"]}, digest '
-                 f'{str(old.get("digest"))[:12]}...) than {bundle} (digest '
-                 f'{digest[:12]}...); mixing them is '
+                 f'bundle or setting ({old["path"]}, digest '
+                 f'{tag(old.get("digest"))}) than {bundle} (digest '
+                 f'{tag(digest)}); mixing them is '
                  'refused. Use another OUT_DIR, or --overwrite to translate '
                  'every image again with this bundle')
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -172,10 +183,13 @@ def write_image(path: Path, img: np.ndarray, manifest: Manifest, rel: Path,
 
 
 class _Images:
-    """Reads (index, RGB image) pairs, in DataLoader workers when asked."""
+    """Reads (index, BGR image, train-id label map or None) triples, in
+    DataLoader workers when asked."""
 
-    def __init__(self, src: Path, rels: List[Path]):
+    def __init__(self, src: Path, rels: List[Path],
+                 labels: Optional[Dict[Path, Path]] = None, to_train_ids=None):
         self.src, self.rels = src, rels
+        self.labels, self.to_train_ids = labels or {}, to_train_ids
 
     def __len__(self):
         return len(self.rels)
@@ -184,8 +198,16 @@ class _Images:
         path = self.src / self.rels[i]
         bgr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if bgr is None:
-            return i, None
-        return i, bgr
+            return i, None, None
+        lbl = self.labels.get(self.rels[i])
+        if lbl is not None:
+            lbl = cv2.imread(str(lbl), cv2.IMREAD_UNCHANGED)
+            if lbl is not None and lbl.ndim == 2 and lbl.dtype == np.uint8 \
+                    and lbl.shape == bgr.shape[:2]:
+                lbl = self.to_train_ids(lbl)
+            else:  # unreadable or mismatched: translate without it
+                lbl = None
+        return i, bgr, lbl
 
 
 def count(minimum: int):
@@ -213,6 +235,12 @@ def main(argv=None) -> int:
                     help='image-reading worker processes')
     ap.add_argument('--labels', choices=['none', 'copy', 'link'],
                     default='none')
+    ap.add_argument('--no-label-guidance', dest='label_guidance',
+                    action='store_false',
+                    help='translate from the images alone (default: a '
+                    'labelled layout\'s label maps guide the translation: '
+                    'classes the encoder cannot see at its low resolution '
+                    'take the image\'s mean colour change)')
     ap.add_argument('--shard', default=None, help='I/N: this process\'s share')
     ap.add_argument('--launcher', choices=['none', 'pytorch'],
                     default='none')
@@ -263,6 +291,14 @@ def main(argv=None) -> int:
     images, labels, layout = find_files(src)
     if not images:
         fail(f'no images found under {args.src}')
+    guide = {}
+    if args.label_guidance and labels and train_id_map(layout) is not None:
+        try:
+            matched = match_labels(images, src / LAYOUT_DIRS[layout][1])
+        except DAKPNInputError as e:
+            fail(f'{e} (or pass --no-label-guidance)')
+        guide = dict(zip(images, (src / p for p in matched)))
+        digest += '+labels'  # guided images differ: never mixed on resume
     manifest = Manifest(out, rank)
     try:
         manifest.start(args.bundle, digest, args.overwrite)
@@ -285,18 +321,23 @@ def main(argv=None) -> int:
     failed: List[Tuple[str, str]] = []
     t0 = time.time()
     loader = torch.utils.data.DataLoader(
-        _Images(src, todo), batch_size=None, shuffle=False,
+        _Images(src, todo, guide, train_id_map(layout)), batch_size=None,
+        shuffle=False,
         num_workers=args.workers if len(todo) > 1 else 0)
-    pending: List[Tuple[Path, np.ndarray]] = []
+    pending: List[Tuple[Path, np.ndarray, Optional[np.ndarray]]] = []
 
     def flush():
         if not pending:
             return
-        batch = np.stack([img for _, img in pending])  # same size & dtype
+        batch = np.stack([img for _, img, _ in pending])  # same size, dtype
         x, dtype = batch_to_tensor(np.ascontiguousarray(batch[..., ::-1]))
-        y = translator.translate_batch(x.to(translator.device))
+        lab = None
+        if all(lbl is not None for _, _, lbl in pending):
+            lab = torch.from_numpy(np.stack([lbl for _, _, lbl in pending]
+                                            ).astype(np.int64))
+        y = translator.translate_batch(x.to(translator.device), labels=lab)
         y = np.ascontiguousarray(tensor_to_batch(y, dtype)[..., ::-1])
-        for (rel, _), img in zip(pending, y):
+        for (rel, _, _), img in zip(pending, y):
             try:
                 write_image(out / rel, img, manifest, rel, digest)
             except OSError as e:
@@ -317,17 +358,19 @@ def main(argv=None) -> int:
 
     with tqdm(total=len(todo), unit='img', desc=f'{tag}translating',
               dynamic_ncols=True, disable=None) as bar:
-        for i, img in loader:
+        for i, img, lbl in loader:
             rel = todo[int(i)]
             if isinstance(img, torch.Tensor):  # the loader's conversion
                 img = img.numpy()
+            if isinstance(lbl, torch.Tensor):
+                lbl = lbl.numpy()
             if not usable(rel, img):
                 bar.update(1)
                 continue
             if pending and (img.shape != pending[0][1].shape
                             or img.dtype != pending[0][1].dtype):
                 flush()
-            pending.append((rel, img))
+            pending.append((rel, img, lbl))
             if len(pending) >= args.batch_size:
                 flush()
             bar.update(1)

@@ -161,6 +161,22 @@ def match_labels(images: Sequence[Path],
     return out
 
 
+def train_id_map(layout: str):
+    """The function mapping a ``layout``'s label files (uint8 label ids)
+    to the train ids an encoder trained on it predicts (Cityscapes' 19
+    classes; the shared face classes), or None for an unlabelled layout."""
+    if layout in ('gta5', 'cityscapes'):
+        from .cityscapes_labels import label_ids_to_train_ids
+        return label_ids_to_train_ids
+    if layout == 'facesynthetics':
+        from .face_labels import facesynthetics_to_face
+        return facesynthetics_to_face
+    if layout == 'celebamask_hq':
+        from .face_labels import celebamask_hq_to_face
+        return celebamask_hq_to_face
+    return None
+
+
 def labelled_layout(root: Union[str, Path]) -> str:
     """``'gta5'`` or ``'cityscapes'``: a root with both its image and its
     label tree (one clear error for anything else)."""

@@ -9,7 +9,7 @@ from mmseg.models.data_preprocessor import SegDataPreProcessor
 
 from ..noise import seeded_generator
 from ..runtime import get_translator
-from ..batch_translate import translate_raw_batch
+from ..batch_translate import sample_labels, translate_raw_batch
 
 
 class DAKPNSegDataPreProcessor(SegDataPreProcessor):
@@ -42,6 +42,8 @@ class DAKPNSegDataPreProcessor(SegDataPreProcessor):
         seed: seeds the noise (``'fresh'``) and ``prob`` draws.
         encoder_dtype: ``'bfloat16'``/``'float16'`` run the encoder under
             autocast (see ``DAKPNTranslator``); None: float32.
+        label_guidance: pass the samples' ``gt_sem_seg`` to the
+            translation (see ``DAKPNTranslator``); False: images alone.
         **kwargs: ``SegDataPreProcessor`` arguments.
     """
 
@@ -52,6 +54,7 @@ class DAKPNSegDataPreProcessor(SegDataPreProcessor):
                  noise: Optional[str] = None,
                  seed: Optional[int] = None,
                  encoder_dtype: Optional[str] = None,
+                 label_guidance: bool = True,
                  **kwargs):
         super().__init__(**kwargs)
         if not 0.0 <= prob <= 1.0:
@@ -62,6 +65,7 @@ class DAKPNSegDataPreProcessor(SegDataPreProcessor):
         self.noise = noise
         self.seed = seed
         self.encoder_dtype = encoder_dtype
+        self.label_guidance = bool(label_guidance)
         self.__dict__['_generator'] = None
         # The ``prob`` draws: seeded with ``seed`` (never the global
         # np.random state, which other code shares and reseeds).
@@ -96,7 +100,8 @@ class DAKPNSegDataPreProcessor(SegDataPreProcessor):
         return translate_raw_batch(
             translator, inputs, bgr=self.channel_conversion,
             selected=self._selected(samples), generator=self._gen(),
-            who='DAKPNSegDataPreProcessor')
+            who='DAKPNSegDataPreProcessor',
+            labels=sample_labels(samples) if self.label_guidance else None)
 
     def forward(self, data: dict, training: bool = False) -> Dict[str, Any]:
         if training:

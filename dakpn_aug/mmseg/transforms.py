@@ -31,6 +31,12 @@ class DAKPNTranslate(BaseTransform):
         - img (np.ndarray): HxWx3 BGR (mmseg's convention), uint8 or float32
           in [0, 255].
 
+    Optional Keys:
+        - gt_seg_map (np.ndarray): HxW train ids (after ``LoadAnnotations``
+          and the dataset's label mapping): used, never changed, for label
+          guidance (``DAKPNTranslator``: classes the encoder cannot see at
+          its low resolution take the image's mean colour change).
+
     Modified Keys:
         - img: translated, same shape, dtype and channel order.
 
@@ -46,6 +52,8 @@ class DAKPNTranslate(BaseTransform):
             seed, same sequence of outputs.
         encoder_dtype: ``'bfloat16'``/``'float16'`` run the encoder under
             autocast (see ``DAKPNTranslator``); None: float32.
+        label_guidance: pass ``gt_seg_map`` (when present) to the
+            translation; False: translate from the image alone.
     """
 
     def __init__(self,
@@ -54,7 +62,8 @@ class DAKPNTranslate(BaseTransform):
                  device: str = 'cpu',
                  noise: Optional[str] = None,
                  seed: Optional[int] = None,
-                 encoder_dtype: Optional[str] = None):
+                 encoder_dtype: Optional[str] = None,
+                 label_guidance: bool = True):
         if not 0.0 <= prob <= 1.0:
             raise ValueError(f'prob must be in [0, 1], got {prob}')
         self.checkpoint = checkpoint
@@ -63,6 +72,7 @@ class DAKPNTranslate(BaseTransform):
         self.noise = noise
         self.seed = seed
         self.encoder_dtype = encoder_dtype
+        self.label_guidance = bool(label_guidance)
         self._generator: Optional[torch.Generator] = None
 
     def _gen(self) -> Optional[torch.Generator]:
@@ -81,15 +91,20 @@ class DAKPNTranslate(BaseTransform):
             return results
         translator = get_translator(self.checkpoint, self.device, self.noise,
                                     self.encoder_dtype)
+        labels = results.get('gt_seg_map') if self.label_guidance else None
+        if labels is not None:
+            labels = torch.from_numpy(np.asarray(labels, np.int64))[None]
         out = translator.translate_batch(x.to(translator.device),
-                                         generator=self._gen())
+                                         generator=self._gen(),
+                                         labels=labels)
         results['img'] = tensor_to_mmseg_image(out, dtype)
         return results
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(checkpoint={self.checkpoint!r}, '
                 f'prob={self.prob}, device={self.device!r}, '
-                f'noise={self.noise!r}, seed={self.seed!r})')
+                f'noise={self.noise!r}, seed={self.seed!r}, '
+                f'label_guidance={self.label_guidance})')
 
 
 class RandomBlurNoise(BaseTransform):

@@ -40,7 +40,7 @@ from torch import Tensor, nn
 
 from ..models.utils import unwrap
 from ..runtime import get_translator
-from ..batch_translate import translate_raw_batch
+from ..batch_translate import sample_labels, translate_raw_batch
 from .methods.base import UDABatch, UDAMethod, build_methods
 
 
@@ -48,11 +48,12 @@ def _translation_cfg(cfg: Optional[dict], name: str) -> Optional[dict]:
     if cfg is None:
         return None
     cfg = dict(cfg)
-    unknown = set(cfg) - {'checkpoint', 'prob', 'noise', 'encoder_dtype'}
+    unknown = set(cfg) - {'checkpoint', 'prob', 'noise', 'encoder_dtype',
+                          'label_guidance'}
     if unknown or 'checkpoint' not in cfg:
         raise ValueError(f'{name} must be dict(checkpoint=PATH, prob=1.0, '
-                         f'noise=None, encoder_dtype=None), got keys '
-                         f'{sorted(cfg)}')
+                         f'noise=None, encoder_dtype=None, '
+                         f'label_guidance=True), got keys {sorted(cfg)}')
     if not 0.0 <= cfg.setdefault('prob', 1.0) <= 1.0:
         raise ValueError(f'{name} prob must be in [0, 1]')
     return cfg
@@ -98,10 +99,12 @@ class UDASegmentor(BaseModel):
             PATH, prob=1.0, noise=None, encoder_dtype=None)`` (``noise``
             overrides the bundle's policy; ``'fresh'`` draws a new field
             per step on the model's device; ``encoder_dtype``: see
-            ``DAKPNTranslator``), or None.
+            ``DAKPNTranslator``; ``label_guidance``: pass the source
+            labels to the translation, default True), or None.
         target_translation: the same for the target half (a target ->
             source bundle, ``tools/train_dakpn.py --reverse``: the symmetric
-            recipe's model B), or None.
+            recipe's model B), or None. Target labels are never passed:
+            it translates from the images alone.
         source_weight: weight of the supervised source loss.
         seed: seeds each step: its generator (translation noise and
             ``prob`` draws, ClassMix, augmentation) and torch's global
@@ -167,11 +170,15 @@ class UDASegmentor(BaseModel):
     # ------------------------------------------------------------ training
 
     def _translate_source(self, source: dict, generator) -> dict:
-        return self._translate(source, self.translation, generator)
+        return self._translate(source, self.translation, generator,
+                               with_labels=True)
 
-    def _translate(self, half: dict, how: dict, generator) -> dict:
+    def _translate(self, half: dict, how: dict, generator,
+                   with_labels: bool = False) -> dict:
         """One half of the batch through DA-KPN (``how``: a translation
-        config), on the model's device."""
+        config), on the model's device. ``with_labels``: the half's
+        ``gt_sem_seg`` guide the translation (source halves only: target
+        labels must never reach training)."""
         pre = self.seg_preprocessor
         half = pre.cast_data(dict(half))
         inputs = list(half['inputs'])
@@ -184,10 +191,14 @@ class UDASegmentor(BaseModel):
         translator = get_translator(how['checkpoint'], str(inputs[0].device),
                                     how.get('noise'),
                                     how.get('encoder_dtype'))
+        labels = None
+        if with_labels and how.get('label_guidance', True):
+            labels = sample_labels(half.get('data_samples') or
+                                   [None] * len(inputs))
         half['inputs'] = translate_raw_batch(
             translator, inputs, bgr=pre.channel_conversion,
             selected=selected, generator=generator,
-            who='UDASegmentor translation')
+            who='UDASegmentor translation', labels=labels)
         return half
 
     def _source_losses(self, outputs: dict, samples: list) -> dict:

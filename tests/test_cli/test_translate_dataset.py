@@ -283,3 +283,40 @@ def test_unwritable_out_is_one_clear_error(setup, tmp_path):
     assert res.returncode != 0
     assert 'cannot write into OUT_DIR' in res.stderr
     assert 'Traceback' not in res.stderr
+
+
+def test_label_maps_guide_the_translation_unless_switched_off(setup,
+                                                             tmp_path):
+    """A labelled layout's label maps (label ids -> train ids) guide each
+    image, as ``translator(image, labels=...)`` does; with
+    ``--no-label-guidance`` the images are translated alone, and the two
+    kinds of output are never mixed on resume."""
+    from dakpn_aug.data.cityscapes_labels import label_ids_to_train_ids
+    root, _ = setup
+    torch.manual_seed(1)
+    tr = DAKPNTranslator.build('fcn_tiny', noise='none')
+    with torch.no_grad():  # class-dependent colour: guidance matters
+        torch.nn.init.normal_(tr.kpn.conv.weight, std=0.05)
+    bundle = tmp_path / 'classy.pth'
+    tr.save(bundle)
+    src = root / 'data' / 'gta5'
+    guided, alone = tmp_path / 'guided', tmp_path / 'alone'
+    run([bundle, src, guided])
+    run([bundle, src, alone, '--no-label-guidance'])
+    changed = 0
+    for name in ('00002.png', '00007.png'):
+        rgb = cv2.cvtColor(cv2.imread(str(src / 'images' / name)),
+                           cv2.COLOR_BGR2RGB)
+        labels = label_ids_to_train_ids(cv2.imread(
+            str(src / 'labels' / name), cv2.IMREAD_UNCHANGED))
+        got = cv2.cvtColor(cv2.imread(str(guided / 'images' / name)),
+                           cv2.COLOR_BGR2RGB)
+        plain = cv2.cvtColor(cv2.imread(str(alone / 'images' / name)),
+                             cv2.COLOR_BGR2RGB)
+        assert np.array_equal(got, tr(rgb, labels=labels))
+        assert np.array_equal(plain, tr(rgb))
+        changed += not np.array_equal(got, plain)
+    assert changed
+    # Resuming the guided run without guidance would mix: it is refused.
+    res = run([bundle, src, guided, '--no-label-guidance'], check=False)
+    assert res.returncode != 0 and 'another' in res.stderr

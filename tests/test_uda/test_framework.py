@@ -273,6 +273,43 @@ def test_target_translation_changes_only_the_target_half(demo_data,
     assert not torch.allclose(tgt_in, ref_tgt)
 
 
+def test_only_source_labels_guide_the_translation(demo_data, bundle,
+                                                 monkeypatch):
+    """Label guidance reads the source half's labels; the target half is
+    translated from its images alone (target labels never reach training),
+    even when its samples carry labels."""
+    from mmengine.structures import PixelData
+
+    from dakpn_aug.translator import DAKPNTranslator
+    cfg = load_cfg('fcn_tiny_demo-uda-source-only.py', demo_data, bundle)
+    cfg.model.target_translation = dict(checkpoint=str(bundle))
+    model, optim, ds = build(cfg)
+    batch = batch_of(ds, [0, 1])
+    for s in batch['target']['data_samples']:  # as if labels had leaked
+        s.gt_sem_seg = PixelData(data=torch.zeros(
+            (1, ) + tuple(s.metainfo['img_shape']), dtype=torch.uint8))
+    seen = []
+    orig = DAKPNTranslator.translate_batch
+
+    def spy(self, images, *a, labels=None, **k):
+        seen.append(None if labels is None else labels.clone())
+        return orig(self, images, *a, labels=labels, **k)
+
+    monkeypatch.setattr(DAKPNTranslator, 'translate_batch', spy)
+    model.train_step(copy.deepcopy(batch), optim)
+    source_labels, target_labels = seen
+    assert target_labels is None
+    expected = torch.stack([s.gt_sem_seg.data[0] for s in
+                            batch['source']['data_samples']])
+    assert torch.equal(source_labels, expected.long())
+    # Switched off in the translation config: no labels either.
+    cfg.model.translation['label_guidance'] = False
+    model, optim, _ = build(cfg)
+    seen.clear()
+    model.train_step(copy.deepcopy(batch), optim)
+    assert seen == [None, None]
+
+
 def test_segmentor_init_cfg_is_applied(demo_data, tmp_path):
     """A pretrained init_cfg of the wrapped segmentor (ImageNet backbone,
     or a previous round's weights) must load on init_weights."""
