@@ -284,7 +284,7 @@ class DAKPNTranslator(nn.Module):
                 f'{float(mask.sum()) / float(known):.0%} of their pixels; '
                 'it expects the encoder\'s class indices (train ids, 255 '
                 'for ignore). Map the labels, or pass label_guidance=False',
-                stacklevel=3)
+                stacklevel=4)
 
     @staticmethod
     def _check_labels(labels, images: Tensor) -> Tensor:
