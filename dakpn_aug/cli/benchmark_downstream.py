@@ -676,6 +676,9 @@ def main(argv=None) -> int:
         if name.startswith(('dakpn', 'symmetric')):
             b = bundles[name][i]
             out['bundle_digest'] = digests.setdefault(b, bundle_digest(b))
+            # The source labels guide the translation (DAKPNTranslator);
+            # records from before label guidance are trained again.
+            out['label_guidance'] = True
         if name in SYMMETRIC:
             out['reverse_bundle_digest'] = digests.setdefault(
                 reverse_bundle, bundle_digest(reverse_bundle))
