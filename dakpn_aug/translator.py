@@ -14,6 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Optional, Sequence, Tuple, Union
 
+import numpy as np
 import torch
 import torch.nn as nn
 from torch import Tensor
@@ -77,8 +78,8 @@ class DAKPNTranslator(nn.Module):
             (``labels=``; every front door passes the synthetic image's own
             labels), pixels whose class the encoder did not see there take
             the image's mean colour change instead of their surroundings'
-            (``functional.label_guidance_mask``; README, "Quality": thin
-            classes such as poles and signs). ``False``: labels are ignored
+            (``functional.label_guidance_mask``; README, "Using a trained
+            translator": thin classes such as poles and signs). ``False``: labels are ignored
             (the paper's translation).
 
     Example (a trained one: ``DAKPNTranslator.from_checkpoint(
@@ -264,7 +265,7 @@ class DAKPNTranslator(nn.Module):
                                         labels=labels)
         tensor, restore = image_to_tensor(image)
         if labels is not None:
-            labels = torch.as_tensor(labels)[None]
+            labels = self._as_tensor(labels)[None]
         out = self.translate_batch(tensor.to(self.device),
                                    generator=generator, labels=labels)
         return tensor_to_image(out, restore)
@@ -287,8 +288,14 @@ class DAKPNTranslator(nn.Module):
                 stacklevel=4)
 
     @staticmethod
-    def _check_labels(labels, images: Tensor) -> Tensor:
-        labels = torch.as_tensor(labels)
+    def _as_tensor(labels) -> Tensor:
+        if isinstance(labels, np.ndarray):  # flipped views included
+            return torch.from_numpy(np.ascontiguousarray(labels))
+        return torch.as_tensor(labels)
+
+    @classmethod
+    def _check_labels(cls, labels, images: Tensor) -> Tensor:
+        labels = cls._as_tensor(labels)
         b, _, h, w = images.shape
         if labels.dim() == 4 and labels.shape[1] == 1:
             labels = labels[:, 0]

@@ -117,6 +117,12 @@ def test_translator_uses_labels_only_where_the_encoder_disagrees(translator):
     a = translator(rgb, labels=labels[0].numpy())
     b = translator(rgb)
     assert a.shape == rgb.shape and not np.array_equal(a, b)
+    # Flipped views (negative strides) work as their copies do.
+    lab = labels[0].numpy()
+    view = translator(rgb[:, ::-1], labels=lab[:, ::-1])
+    copy = translator(np.ascontiguousarray(rgb[:, ::-1]),
+                      labels=np.ascontiguousarray(lab[:, ::-1]))
+    assert np.array_equal(view, copy)
 
 
 def test_translator_rejects_bad_label_maps(translator):
