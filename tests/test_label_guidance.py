@@ -141,10 +141,10 @@ def test_labels_of_another_id_space_warn_once(translator):
     foreign = torch.nn.functional.interpolate(
         seen[:, None].float(), size=(96, 160))[:, 0].long()
     foreign = (foreign + 7) % 19  # like label ids read as train ids
-    translator.__dict__.pop('_warned_foreign', None)
+    translator.__dict__.pop('_labels_checked', None)
     with pytest.warns(UserWarning, match='train ids'):
         translator.translate_batch(img, labels=foreign)
     import warnings
     with warnings.catch_warnings():
         warnings.simplefilter('error')
-        translator.translate_batch(img, labels=foreign)  # once only
+        translator.translate_batch(img, labels=foreign)  # first call only
