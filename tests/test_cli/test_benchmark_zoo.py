@@ -52,3 +52,17 @@ def test_zoo_benchmark_end_to_end_and_resume(tmp_path):
     bad = subprocess.run(cmd[:2] + ['--cameras', 'moon'], capture_output=True,
                          text=True, cwd=ROOT)
     assert bad.returncode != 0 and 'unknown' in bad.stderr
+    # An inference row: the dakpn row's bundle translated without label
+    # guidance, no training of its own.
+    row_cmd = cmd[:cmd.index('--methods') + 1] + [
+        'dakpn,dakpn-no-label-guidance'] + cmd[cmd.index('--encoder'):
+                                               cmd.index('--downstream')]
+    res = subprocess.run(row_cmd, capture_output=True, text=True, cwd=ROOT,
+                         timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert 'dakpn: camera' not in res.stdout
+    assert bundle.stat().st_mtime_ns == stamp
+    assert '| hazy | dakpn-no-label-guidance |' in (out / 'zoo.md'
+                                                   ).read_text()
+    assert not (out / 'runs' / 'hazy' / 'dakpn-no-label-guidance_seed0'
+                ).exists()
