@@ -11,15 +11,16 @@ Usage:
     torchrun --nproc_per_node=4 tools/translate_dataset.py BUNDLE SRC OUT \\
         --launcher pytorch --device cuda
 
-Which files: in a GTA5-layout SRC_DIR the images under ``images/`` (labels
-in ``labels/``); in a Cityscapes layout those under ``leftImg8bit/`` (labels
-in ``gtFine/``); otherwise every image below SRC_DIR. Relative paths and file
-names are kept. Labels are never changed: ``--labels copy`` copies them,
-``--labels link`` symlinks them, ``none`` (default) leaves them out. They
+Which files: in a GTA5-layout SRC_DIR the images under ``images/`` (labels in
+``labels/``); in a Cityscapes layout those under ``leftImg8bit/`` (labels in
+``gtFine/``); in a FaceSynthetics folder ``X.png`` (its labels: the
+``X_seg.png`` beside it); otherwise every image below SRC_DIR. Relative paths
+and file names are kept. Labels are never changed: ``--labels copy`` copies
+them, ``--labels link`` symlinks them, ``none`` (default) leaves them out. They
 do guide the translation (label guidance, ``DAKPNTranslator``: classes the
-encoder cannot see at its low resolution take the image's mean colour
-change; ``--no-label-guidance`` turns it off); an image whose label map is
-unreadable or of another size is translated from the image alone.
+encoder cannot see at its low resolution take the image's mean colour change;
+``--no-label-guidance`` turns it off); an image whose label map is unreadable
+or of another size is translated from the image alone.
 
 Images: uint8 and uint16 files keep their depth; float (e.g. 32-bit TIFF)
 files must hold values in [0, 1] and come out as float in [0, 1] (the one
@@ -61,8 +62,8 @@ import cv2
 import numpy as np
 
 from dakpn_aug.data.layouts import (IMAGE_SUFFIXES, LAYOUT_DIRS,
-                                    detect_layout, match_labels,
-                                    train_id_map)
+                                    detect_layout, is_label_file,
+                                    layout_labels, train_id_map)
 from dakpn_aug.errors import DAKPNInputError
 from dakpn_aug.fileio import write_atomic
 from dakpn_aug.image import batch_to_tensor, tensor_to_batch
@@ -97,6 +98,9 @@ def find_files(src: Path) -> Tuple[List[Path], List[Path], str]:
 
     images = walk(img_dir)
     labels = walk(lbl_dir) if lbl_dir and (src / lbl_dir).is_dir() else []
+    if layout == 'facesynthetics':  # X_seg.png beside X.png
+        labels = [p for p in images if is_label_file(p, layout)]
+        images = [p for p in images if not is_label_file(p, layout)]
     return images, labels, layout
 
 
@@ -294,10 +298,10 @@ def main(argv=None) -> int:
     guide = {}
     if args.label_guidance and labels and train_id_map(layout) is not None:
         try:
-            matched = match_labels(images, src / LAYOUT_DIRS[layout][1])
+            matched = layout_labels(src, images, layout)
         except DAKPNInputError as e:
             fail(f'{e} (or pass --no-label-guidance)')
-        guide = dict(zip(images, (src / p for p in matched)))
+        guide = dict(zip(images, matched))
         digest += '+labels'  # guided images differ: never mixed on resume
     manifest = Manifest(out, rank)
     try:

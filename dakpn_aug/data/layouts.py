@@ -161,6 +161,36 @@ def match_labels(images: Sequence[Path],
     return out
 
 
+def is_label_file(path: Union[str, Path], layout: str) -> bool:
+    """Whether a file found among a layout's images is a label map (the
+    FaceSynthetics layout keeps ``X_seg.png`` beside ``X.png``)."""
+    return layout == 'facesynthetics' and Path(path).stem.endswith('_seg')
+
+
+def layout_labels(root: Union[str, Path], images: Sequence[Path],
+                  layout: str) -> List[Path]:
+    """The label map of each image (relative to ``root`` or absolute) in
+    a labelled ``layout``, as paths under ``root``.
+
+    Raises:
+        DAKPNInputError: an unlabelled layout, or an image without its
+            label map (see :func:`match_labels`).
+    """
+    root = Path(root)
+    if layout == 'facesynthetics':
+        labels = [root / Path(p).with_name(Path(p).stem + '_seg.png')
+                  for p in images]
+        missing = [p.name for p in labels if not p.is_file()]
+        if missing:
+            raise DAKPNInputError(
+                f'{root}: no label map for {len(missing)} of {len(images)} '
+                f'images (e.g. {", ".join(missing[:3])})')
+        return labels
+    if layout not in LAYOUT_DIRS:
+        raise DAKPNInputError(f'{root}: layout {layout!r} has no labels')
+    return match_labels(images, root / LAYOUT_DIRS[layout][1])
+
+
 def train_id_map(layout: str):
     """The function mapping a ``layout``'s label files (uint8 label ids)
     to the train ids an encoder trained on it predicts (Cityscapes' 19

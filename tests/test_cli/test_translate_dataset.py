@@ -320,3 +320,41 @@ def test_label_maps_guide_the_translation_unless_switched_off(setup,
     # Resuming the guided run without guidance would mix: it is refused.
     res = run([bundle, src, guided, '--no-label-guidance'], check=False)
     assert res.returncode != 0 and 'another' in res.stderr
+
+
+def test_facesynthetics_layout_translates_images_and_keeps_seg_maps(
+        tmp_path):
+    """FaceSynthetics keeps X_seg.png beside X.png: the label maps are not
+    images to translate; they are copied on request and guide their
+    images (mapped to the shared face classes)."""
+    from dakpn_aug.data.face_labels import facesynthetics_to_face
+    src = tmp_path / 'faces'
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        cv2.imwrite(str(src / f'{i:06d}.png'),
+                    rng.integers(0, 256, (48, 64, 3), dtype=np.uint8))
+        cv2.imwrite(str(src / f'{i:06d}_seg.png'),
+                    rng.integers(0, 19, (48, 64), dtype=np.uint8))
+    torch.manual_seed(2)
+    tr = DAKPNTranslator.build('fcn_tiny', noise='none')
+    with torch.no_grad():
+        torch.nn.init.normal_(tr.kpn.conv.weight, std=0.05)
+    bundle = tmp_path / 'faces.pth'
+    tr.save(bundle)
+    out = tmp_path / 'out'
+    res = run([bundle, src, out, '--labels', 'copy'])
+    assert '3 translated, 0 skipped (already done), 0 failed, 3 labels' in \
+        res.stdout
+    assert listing(out) == listing(src)
+    for i in range(3):
+        seg = src / f'{i:06d}_seg.png'
+        assert (out / seg.name).read_bytes() == seg.read_bytes()
+    rgb = cv2.cvtColor(cv2.imread(str(src / '000001.png')),
+                       cv2.COLOR_BGR2RGB)
+    labels = facesynthetics_to_face(cv2.imread(
+        str(src / '000001_seg.png'), cv2.IMREAD_UNCHANGED))
+    got = cv2.cvtColor(cv2.imread(str(out / '000001.png')),
+                       cv2.COLOR_BGR2RGB)
+    assert np.array_equal(got, tr(rgb, labels=labels))
+    assert not np.array_equal(got, tr(rgb))  # the labels did guide it
