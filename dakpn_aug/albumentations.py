@@ -23,7 +23,6 @@ from __future__ import annotations
 from typing import Any, Literal, Optional
 
 import numpy as np
-import torch
 from albumentations.core.transforms_interface import ImageOnlyTransform
 from pydantic import Field
 
@@ -110,7 +109,6 @@ class DAKPN(ImageOnlyTransform):
             if labels.ndim == batch.ndim:  # HxWx1 masks
                 labels = labels[..., 0]
             labels = labels.reshape((len(batch), ) + labels.shape[-2:])
-            labels = torch.from_numpy(labels.astype(np.int64))
         out = tr.translate_batch(t.to(tr.device), generator=gen,
                                  labels=labels)
         return tensor_to_batch(out, dtype)

@@ -92,8 +92,8 @@ class DAKPNTranslate(BaseTransform):
         translator = get_translator(self.checkpoint, self.device, self.noise,
                                     self.encoder_dtype)
         labels = results.get('gt_seg_map') if self.label_guidance else None
-        if labels is not None:
-            labels = torch.from_numpy(np.asarray(labels, np.int64))[None]
+        if labels is not None:  # (1, H, W); read as they are, no copy
+            labels = np.asarray(labels)[None]
         out = translator.translate_batch(x.to(translator.device),
                                          generator=self._gen(),
                                          labels=labels)
