@@ -38,6 +38,7 @@ def test_speed_benchmark_quick_runs(tmp_path):
     for case in ('translate: identity', 'translate: typical',
                  'translate: full range', 'encoder + translate',
                  'encoder (bfloat16) + translate',
+                 'encoder + translate, label guidance',
                  'translate: typical, batch 8, per image',
                  'naive per-pixel kernels (90x160 crop)'):
         assert f'| cpu | {case} |' in md, case
