@@ -13,8 +13,8 @@ from dakpn_aug import DAKPNInputError
 from dakpn_aug.data.demo import make_demo_data
 from dakpn_aug.data.layouts import list_images, match_labels
 from dakpn_aug.domain_stats import (class_gap_closed, class_stats,
-                                    class_swatches, domain_gap, gap_closed,
-                                    ycbcr)
+                                    class_swatches, domain_gap, format_pct,
+                                    gap_closed, ycbcr)
 
 ROOT = Path(__file__).resolve().parents[1]
 ROAD, VEG = 7, 21  # Cityscapes label ids
@@ -92,6 +92,56 @@ def test_class_gap_closed_definition():
     # Too few pixels: the class is left out of the report.
     assert class_gap_closed(src, real, real, min_pixels=10**6)[
         'per_class'] == {}
+
+
+def test_sampling_noise_is_half_the_split_half_difference():
+    red, green, grey = (200, 40, 40), (30, 150, 60), (120, 120, 120)
+    # Even images: road red; odd images: road a darker red. Vegetation is
+    # the same green in every image: no sampling noise.
+    dark = (150, 30, 30)
+    stats = class_stats([two_class_image(red, green),
+                         two_class_image(dark, green),
+                         two_class_image(red, green),
+                         two_class_image(dark, green)])
+    a, b = (ycbcr(np.uint8(c).reshape(1, 1, 3))[0, 0] for c in (red, dark))
+    noise = stats[ROAD]['sampling_noise']
+    # (C is box-averaged chroma: the border columns mix; a few per cent)
+    assert noise['colour'] == pytest.approx(
+        np.linalg.norm(np.r_[a - b, np.hypot(a[1], a[2]) -
+                             np.hypot(b[1], b[2])]) / 2, rel=0.05)
+    assert noise['colour'] > 0.03
+    assert stats[VEG]['sampling_noise']['colour'] == pytest.approx(
+        0.0, abs=1e-3)
+    # One image: no halves to compare.
+    assert class_stats([two_class_image(red, grey)])[ROAD][
+        'sampling_noise'] is None
+
+
+def test_gaps_within_sampling_noise_are_flagged_not_averaged():
+    red, green = (200, 40, 40), (30, 150, 60)
+    src = class_stats([two_class_image(red, green)] * 2)
+    # The real road flips between two reds far apart (noisy), its mean a
+    # little off the source's; the real vegetation is a steady other green.
+    real = class_stats([two_class_image((230, 40, 40), (70, 100, 70)),
+                        two_class_image((180, 40, 40), (70, 100, 70))])
+    grey = class_stats([two_class_image((120, 120, 120), (70, 100, 70))] * 2)
+    res = class_gap_closed(src, grey, real, min_pixels=10)
+    road, veg = res['per_class'][ROAD], res['per_class'][VEG]
+    assert road['within_noise']['colour'] and road['colour'] < 0
+    assert not veg['within_noise']['colour']
+    assert road['sampling_noise']['colour'] > road['colour_distance_source']
+    # Both count in the mean; only the measurable one in measurable_mean.
+    assert res['mean']['colour'] == pytest.approx(
+        (road['colour'] + veg['colour']) / 2)
+    assert res['measurable_mean']['colour'] == pytest.approx(veg['colour'])
+    json.dumps(res, allow_nan=False)
+    from dakpn_aug.domain_stats import format_class_table
+    table = format_class_table(dict(per_class=dict(
+        stats={name: {str(c): v for c, v in st.items()} for name, st in
+               (('source', src), ('translated', grey), ('real', real))},
+        gap_closed=res)))
+    assert 'mean over measurable gaps' in table
+    assert f'| {format_pct(road["colour"])} \\* |' in table
 
 
 def test_gap_closed_without_a_gap_is_none_not_nan():

@@ -55,8 +55,9 @@ from dakpn_aug.data.demo import make_demo_data
 from dakpn_aug.data.layouts import list_images
 from dakpn_aug.data.cityscapes_labels import label_ids_to_train_ids
 from dakpn_aug.data.readers import read_label, read_rgb
-from dakpn_aug.domain_stats import (STATS, class_name, class_swatches,
-                                    domain_gap, format_pct)
+from dakpn_aug.domain_stats import (CLASS_GAPS, NOISE_MULTIPLE, STATS,
+                                    class_name, class_swatches, domain_gap,
+                                    format_pct)
 from dakpn_aug.peers import PEERS, make_peer
 from dakpn_aug.visualize import caption, grid, write_png
 from . import subcommand
@@ -295,6 +296,15 @@ def summarise(results: dict) -> dict:
                 class_edges=mean_std([p['mean']['edge_strength']
                                       for p in pc]),
                 per_class_colour=per_class_colour(pc),
+                # The same without the gaps the images cannot measure
+                # (domain_stats.class_gap_closed: within_noise).
+                measurable={k: mean_std([p['measurable_mean'][k]
+                                         for p in pc])
+                            for k in CLASS_GAPS},
+                within_noise={k: sorted({
+                    class_name(int(c)) for p in pc
+                    for c, v in p['per_class'].items()
+                    if v['within_noise'].get(k)}) for k in CLASS_GAPS},
                 # Spread between seeds per statistic, in points.
                 max_seed_spread=max(
                     ((max(g[k] for g in gc) - min(g[k] for g in gc)) * 100
@@ -333,6 +343,25 @@ def report_md(summary: dict, cameras: list, methods: list,
                 f' | {fmt(r["class_colour"])} | {fmt(r["class_noise"])} | '
                 f'{fmt(r["class_edges"])} | {worst} | '
                 f'{", ".join(r["classes_worse_than_source"]) or "none"} |')
+    lines += ['', '## Per class, over the gaps the images can measure', '',
+              'The per-class means above without the gaps under '
+              f'{NOISE_MULTIPLE:g}x their sampling noise (half the difference '
+              "between the class's means over the even and the odd images "
+              'of the source and the real sets, combined): a small class in '
+              'few real images has a source -> real gap these images cannot '
+              'tell from noise, and its share closed is mostly noise.', '',
+              '| camera | method | colour | noise | edges | gaps within '
+              'noise (colour; noise; edges) |', '|---|---|---|---|---|---|']
+    for camera in cameras:
+        for method in methods:
+            r = summary[camera].get(method)
+            if r is None or 'measurable' not in r:
+                continue
+            lines.append(
+                f'| {camera} | {method} | ' +
+                ' | '.join(fmt(r['measurable'][k]) for k in CLASS_GAPS) +
+                ' | ' + '; '.join(', '.join(r['within_noise'][k]) or 'none'
+                                  for k in CLASS_GAPS) + ' |')
     lines += ['', '## Over cameras', '',
               '| method | whole image: mean over cameras | lowest camera | '
               'per-class colour: mean over cameras | lowest camera |',

@@ -31,6 +31,10 @@ def test_zoo_benchmark_end_to_end_and_resume(tmp_path):
     row = summary['hazy']['histogram-matching']
     assert row['seeds'] == 1 and -5 < row['stats_mean'][0] < 1.01
     assert row['per_class_colour']  # classes were scored
+    # ... and the means without the gaps the images cannot measure
+    assert set(row['measurable']) == set(row['within_noise']) == {
+        'colour', 'noise_level', 'edge_strength'}
+    assert '## Per class, over the gaps the images can measure' in md
     assert (out / 'zoo.png').is_file() and (out / 'swatches_hazy.png').is_file()
     down = json.loads((out / 'zoo.json').read_text())['downstream']['hazy']
     assert set(down) == {'source-only', 'target-only', 'photometric',
