@@ -83,14 +83,11 @@ def size_str(size) -> str:
 
 
 def machine(device: str) -> str:
-    cpu = platform.processor() or platform.machine()
-    try:  # the model name is only in /proc/cpuinfo on Linux
-        cpu = re.search(r'model name\s*:\s*(.+)',
-                        Path('/proc/cpuinfo').read_text())[1]
-    except (OSError, TypeError):
-        pass
-    text = (f'{cpu}, {psutil.cpu_count()} cores, torch '
-            f'{torch.__version__} ({torch.get_num_threads()} threads)')
+    """The CPU as torch and psutil see it (the model name is the README's
+    to give: no portable API has it), or the GPU's name."""
+    text = (f'{platform.machine()} ({torch.backends.cpu.get_cpu_capability()}'
+            f'), {psutil.cpu_count()} cores, torch {torch.__version__} '
+            f'({torch.get_num_threads()} threads)')
     if device == 'cuda':
         text += f', {torch.cuda.get_device_name(0)}'
     return text
