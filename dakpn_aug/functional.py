@@ -1024,11 +1024,23 @@ def label_guidance_mask(labels: Tensor, logits: Tensor) -> Tensor:
     if labels.dim() != 3 or labels.shape[0] != logits.shape[0]:
         raise ValueError(f'labels must be (B, H, W) with B = '
                          f'{logits.shape[0]}, got {tuple(labels.shape)}')
-    pred = logits.argmax(1, keepdim=True).to(torch.float32)
-    pred = F.interpolate(pred, size=labels.shape[-2:], mode='nearest-exact')
-    labels = labels[:, None].to(pred.device)
-    known = (labels >= 0) & (labels < logits.shape[1])
-    return known & (labels != pred.to(labels.dtype))
+    num_classes = logits.shape[1]
+    pred = logits.argmax(1)
+    if num_classes <= 256:  # a quarter to an eighth of the memory traffic
+        pred = pred.to(torch.uint8)
+    # Nearest-exact upsampling as two gathers (source index
+    # floor((i + 0.5) * in / out), as F.interpolate's 'nearest-exact'):
+    # no float copy of the full-size map.
+    (h, w), (height, width) = pred.shape[-2:], labels.shape[-2:]
+    rows, cols = (((torch.arange(n, device=pred.device) + 0.5) * (m / n))
+                  .floor_().clamp_(max=m - 1).long()
+                  for n, m in ((height, h), (width, w)))
+    pred = pred.index_select(1, rows).index_select(2, cols)
+    labels = labels.to(pred.device)
+    mask = (labels != pred) & (labels < num_classes)
+    if labels.is_signed():
+        mask &= labels >= 0
+    return mask[:, None]
 
 
 def _translate_whole(img: Tensor, params: Tensor, noise: Optional[Tensor],

@@ -72,6 +72,26 @@ def test_label_guidance_mask_marks_known_disagreeing_pixels():
         DF.label_guidance_mask(labels[0], logits)
 
 
+@pytest.mark.parametrize('dtype', [torch.uint8, torch.int32, torch.int64])
+@pytest.mark.parametrize('sizes', [((7, 11), (50, 37)), ((12, 20), (13, 21)),
+                                   ((24, 40), (96, 160))])
+def test_label_guidance_mask_is_nearest_exact_upsampling(dtype, sizes):
+    """The mask's gathers equal F.interpolate's 'nearest-exact' at any
+    scale, for label maps of any integer dtype (uint8 PNGs: no copy)."""
+    (h, w), (height, width) = sizes
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 19, h, w, generator=g)
+    labels = torch.randint(0, 25, (2, height, width), generator=g).to(dtype)
+    if dtype != torch.uint8:
+        labels[0, :2] = -1  # unknown
+    seen = torch.nn.functional.interpolate(
+        logits.argmax(1, keepdim=True).float(), size=(height, width),
+        mode='nearest-exact').long()
+    wide = labels[:, None].long()
+    expected = (wide >= 0) & (wide < 19) & (wide != seen)
+    assert torch.equal(DF.label_guidance_mask(labels, logits), expected)
+
+
 @pytest.fixture(scope='module')
 def translator():
     torch.manual_seed(0)

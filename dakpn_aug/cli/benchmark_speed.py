@@ -154,13 +154,14 @@ def build_translator(encoder: str, device: str, seed: int = 0):
 
 
 def guidance_labels(tr, img: torch.Tensor) -> torch.Tensor:
-    """(1, H, W) label map for label guidance: the encoder's own classes
-    upsampled, with 2-pixel-wide vertical stripes every 40 columns of
-    another class (thin objects the encoder misses, ~5% of the pixels)."""
+    """(1, H, W) uint8 label map (as read from a PNG) for label guidance:
+    the encoder's own classes upsampled, with 2-pixel-wide vertical stripes
+    every 40 columns of another class (thin objects the encoder misses,
+    ~5% of the pixels)."""
     with torch.inference_mode():
         pred = tr.encoder(img).argmax(1, keepdim=True).float()
     labels = F.interpolate(pred, size=img.shape[-2:],
-                           mode='nearest-exact')[:, 0].long()
+                           mode='nearest-exact')[:, 0].to(torch.uint8)
     labels[..., ::40] = (labels[..., ::40] + 1) % tr.kpn.num_classes
     labels[..., 1::40] = labels[..., ::40]
     return labels
