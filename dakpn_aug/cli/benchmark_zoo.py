@@ -246,7 +246,33 @@ def downstream_md(results: dict, iters: int, counts: list) -> str:
             gap = (mean - src) / (tgt - src) if tgt != src else float('nan')
             cells.append(f'{mean:.1f} +- {std:.1f} ({gap:.0%})')
         lines.append(f'| {camera} | ' + ' | '.join(cells) + ' |')
+    lines += ['', 'DA-KPN against each other row: "beyond seed spread" when '
+              'the mean +- std intervals do not overlap.', '']
+    for camera, res in results.items():
+        if not res.get('dakpn'):
+            continue
+        verdicts = [f'{m} {versus(res["dakpn"], res[m])}' for m in methods
+                    if m not in ('dakpn', 'target-only') and res.get(m)]
+        lines.append(f'- {camera}: ' + '; '.join(verdicts))
     return '\n'.join(lines) + '\n'
+
+
+def versus(ours: list, theirs: list) -> str:
+    """How one row's mIoU per seed compares with another's: ahead or
+    behind, beyond the seed spread (mean +- std intervals apart) or
+    within it."""
+    def interval(v):
+        m = statistics.mean(v)
+        s = statistics.stdev(v) if len(v) > 1 else 0.0
+        return m - s, m, m + s
+    lo, mean, hi = interval(ours)
+    t_lo, t_mean, t_hi = interval(theirs)
+    if lo > t_hi:
+        return f'ahead beyond seed spread (+{mean - t_mean:.1f})'
+    if hi < t_lo:
+        return f'behind beyond seed spread ({mean - t_mean:.1f})'
+    return (f'{"ahead" if mean >= t_mean else "behind"} within seed spread '
+            f'({mean - t_mean:+.1f})')
 
 
 # ---------------------------------------------------------------- report

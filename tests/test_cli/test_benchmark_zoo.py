@@ -70,3 +70,23 @@ def test_zoo_benchmark_end_to_end_and_resume(tmp_path):
                                                    ).read_text()
     assert not (out / 'runs' / 'hazy' / 'dakpn-no-label-guidance_seed0'
                 ).exists()
+
+
+def test_downstream_verdicts_read_the_seed_spread():
+    from dakpn_aug.cli.benchmark_zoo import downstream_md, versus
+    assert versus([10, 11, 12], [5, 6, 7]) == \
+        'ahead beyond seed spread (+5.0)'
+    assert versus([10, 11, 12], [9, 11, 16]) == \
+        'behind within seed spread (-1.0)'
+    assert versus([5, 6, 7], [10, 11, 12]) == \
+        'behind beyond seed spread (-5.0)'
+    assert versus([10, 12, 14], [9, 10, 11]).startswith(
+        'ahead within seed spread (+2.0)')
+    md = downstream_md({'cold': {
+        'source-only': [4.8, 5.5, 6.1], 'target-only': [43.1, 43.7, 43.1],
+        'dakpn': [25.6, 25.4, 29.6], 'histogram-matching': [17.1, 18.4, 12.8],
+    }}, 400, [240, 240, 96])
+    assert '| cold | 5.5 +- 0.7 (0%) | 43.3 +- 0.3 (100%) | 26.9 +- 2.4 ' \
+        '(57%) |' in md
+    assert '- cold: source-only ahead beyond seed spread (+21.4); ' \
+        'histogram-matching ahead beyond seed spread (+10.8)' in md
