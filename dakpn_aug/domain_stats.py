@@ -61,8 +61,9 @@ MIN_CLASS_PIXELS = 500
 #: Gaps smaller than this are "already closed" and not scored (a ratio of
 #: two tiny numbers says nothing).
 MIN_GAP = dict(colour=0.01, noise_level=0.002, edge_strength=0.002)
-#: A class's colour gap is "within noise" below this multiple of its
-#: sampling noise (about two standard errors: :func:`class_gap_closed`).
+#: A class's gap (colour, noise or edges) is "within noise" below this
+#: multiple of its sampling noise (about two standard errors:
+#: :func:`class_gap_closed`).
 NOISE_MULTIPLE = 2.0
 #: The per-class gaps (:func:`class_gap_closed`).
 CLASS_GAPS = ('colour', 'noise_level', 'edge_strength')
@@ -438,20 +439,20 @@ def format_class_table(result: dict) -> str:
         return ' / '.join('n/a' if v is None else format(v, fmt)
                           for v in vals)
 
+    def closed(row, key):
+        noisy = row.get('within_noise', {}).get(key)
+        return format_pct(row[key]) + (' \\*' if noisy else '')
+
     for cls, row in gc['per_class'].items():
         c = str(cls)
-        def closed(key):
-            noisy = row.get('within_noise', {}).get(key)
-            return format_pct(row[key]) + (' \\*' if noisy else '')
-
         lines.append(
             f'| {class_name(int(cls))} | {trio("saturation", c, ".2f")} | '
             f'{row["colour_distance_source"]:.3f} -> '
             f'{row["colour_distance_translated"]:.3f} | '
-            f'{closed("colour")} | {trio("noise_level", c, ".4f")} | '
-            f'{closed("noise_level")} | '
+            f'{closed(row, "colour")} | {trio("noise_level", c, ".4f")} | '
+            f'{closed(row, "noise_level")} | '
             f'{trio("edge_strength", c, ".3f")} | '
-            f'{closed("edge_strength")} |')
+            f'{closed(row, "edge_strength")} |')
     m = gc['mean']
     worst = gc['worst_colour_class']
     lines.append(f'| **mean over classes** | | | **{format_pct(m["colour"])}** | | '
