@@ -323,14 +323,16 @@ def summarise(results: dict) -> dict:
                                       for p in pc]),
                 per_class_colour=per_class_colour(pc),
                 # The same without the gaps the images cannot measure
-                # (domain_stats.class_gap_closed: within_noise).
-                measurable={k: mean_std([p['measurable_mean'][k]
+                # (domain_stats.class_gap_closed: within_noise; n/a in
+                # results measured before it, which a resumed run reads).
+                measurable={k: mean_std([p.get('measurable_mean', {}).get(k)
                                          for p in pc])
                             for k in CLASS_GAPS},
                 within_noise={k: sorted({
                     class_name(int(c)) for p in pc
                     for c, v in p['per_class'].items()
-                    if v['within_noise'].get(k)}) for k in CLASS_GAPS},
+                    if v.get('within_noise', {}).get(k)})
+                    for k in CLASS_GAPS},
                 # Spread between seeds per statistic, in points.
                 max_seed_spread=max(
                     ((max(g[k] for g in gc) - min(g[k] for g in gc)) * 100
