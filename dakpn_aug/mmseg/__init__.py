@@ -41,7 +41,7 @@ from ..models import (KernelPredictionNet, PatchDiscriminator,  # noqa: E402
 from ..models.dakpn import DAKPN  # noqa: E402
 from .data_preprocessor import DAKPNSegDataPreProcessor  # noqa: E402
 from .transforms import (DAKPNTranslate, PeerTranslate,  # noqa: E402
-                         RandomBlurNoise)
+                         RandomBlurNoise, RandomColorCast)
 from ..uda import UDADataset, UDASegmentor  # noqa: E402
 from ..uda.symmetric import FusionSegmentor  # noqa: E402
 
@@ -61,7 +61,8 @@ _register(DATASETS, (UnpairedTranslationDataset, GTA5Dataset,
                      FaceSyntheticsDataset, CelebAMaskHQDataset, UDADataset))
 _register(OPTIM_WRAPPER_CONSTRUCTORS, (MultiOptimWrapperConstructor, ))
 _register(HOOKS, (DAKPNVisualizationHook, ))
-_register(TRANSFORMS, (DAKPNTranslate, RandomBlurNoise, PeerTranslate))
+_register(TRANSFORMS, (DAKPNTranslate, RandomBlurNoise, RandomColorCast,
+                        PeerTranslate))
 
 __all__ = ['DAKPN', 'DAKPNSegDataPreProcessor', 'DAKPNTranslate', 'DAKPNVisualizationHook', 'KernelPredictionNet',
            'MultiOptimWrapperConstructor', 'PatchDiscriminator',

@@ -229,3 +229,15 @@ def test_paper_encoder_config_trains_a_step(data, tmp_path):
     assert isinstance(ckpt['meta']['mIoU'], float)
     enc = SemanticEncoder('fcn_r50-d8', checkpoint=str(wd / 'encoder.pth'))
     assert enc(torch.rand(1, 3, 64, 96)).shape == (1, 19, 96, 160)
+
+
+def test_colour_cast_encoder_config_trains(data, tmp_path):
+    """The opt-in encoder with the white-balance cast augmentation builds
+    and trains a few iterations; its pipeline has the cast."""
+    cfg = DEMO_CFG.with_name('encoder_demo_cast.py')
+    from mmengine.config import Config
+    types = [t['type'] for t in Config.fromfile(cfg).train_pipeline]
+    assert types.index('RandomColorCast') < types.index('Resize')
+    out = run(cfg, '--data-root', data / 'gta5', '--work-dir', tmp_path,
+              '--max-iters', 2, '--cfg-options', *FAST)
+    assert f'encoder: {tmp_path / "encoder.pth"}' in out

@@ -1,12 +1,13 @@
 """The image-only mmseg transforms added for translator quality:
-RandomBlurNoise (the encoder's robustness augmentation) and PeerTranslate
+RandomBlurNoise and RandomColorCast (the encoder's robustness
+augmentations) and PeerTranslate
 (the albumentations peers): labels and geometry untouched, bad arguments
 refused."""
 import numpy as np
 import pytest
 
 import dakpn_aug.mmseg  # noqa: F401  (registers the transform)
-from dakpn_aug.mmseg.transforms import RandomBlurNoise
+from dakpn_aug.mmseg.transforms import RandomBlurNoise, RandomColorCast
 
 
 def results():
@@ -48,6 +49,32 @@ def test_blur_and_noise_touch_the_image_only():
 def test_bad_arguments(kwargs):
     with pytest.raises(ValueError):
         RandomBlurNoise(**kwargs)
+
+
+def test_color_cast_scales_red_and_blue_only():
+    np.random.seed(0)
+    r = results()
+    img = np.full((48, 64, 3), 100, np.uint8)  # grey: a cast tints it
+    seg = r['gt_seg_map'].copy()
+    out = RandomColorCast(prob=1.0, gain=(0.7, 1.3))(dict(r, img=img.copy()))
+    assert np.array_equal(out['gt_seg_map'], seg)
+    b, g, red = (out['img'][..., i] for i in range(3))  # BGR
+    assert out['img'].dtype == np.uint8 and out['img'].shape == img.shape
+    assert (g == 100).all()  # green is the reference channel
+    # One gain per channel for the whole image, inside the range.
+    for ch in (b, red):
+        assert len(np.unique(ch)) == 1 and 70 <= ch[0, 0] <= 130
+    assert (b[0, 0], red[0, 0]) != (100, 100)
+    # float input keeps its dtype; saturated values are clipped to 255
+    bright = np.full((4, 4, 3), 250, np.float32)
+    out = RandomColorCast(prob=1.0, gain=(1.2, 1.2))(dict(img=bright))
+    assert out['img'].dtype == np.float32
+    assert np.array_equal(out['img'][..., 0], np.full((4, 4), 255.0))
+    same = RandomColorCast(prob=0.0)(dict(img=img.copy()))
+    assert np.array_equal(same['img'], img)
+    for bad in (dict(prob=2.0), dict(gain=(1.3, 0.7)), dict(gain=(0.0, 1.0))):
+        with pytest.raises(ValueError):
+            RandomColorCast(**bad)
 
 
 def test_peer_transform_changes_the_image_only(tmp_path):
