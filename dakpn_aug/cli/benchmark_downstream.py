@@ -437,6 +437,21 @@ def per_class_table(per_class: dict) -> str:
     return '\n'.join(lines) + '\n'
 
 
+def data_title(protocol: dict = None) -> str:
+    """What the chart's title calls the data: the demo generator's camera
+    when its summary (``demo_data.json``) names one, else the folder."""
+    data = (protocol or {}).get('data')
+    if not data:
+        return 'the demo data'
+    root = Path(data[0]).parent
+    try:
+        camera = json.loads((root / 'demo_data.json').read_text()).get(
+            'camera')
+    except (OSError, ValueError):
+        return root.name
+    return f'the demo data, camera {camera}' if camera else 'the demo data'
+
+
 def write_report(results: dict, seeds, iters: int, counts: dict,
                  out: Path, per_class: dict = None,
                  fcn: dict = None, runs: dict = None,
@@ -499,7 +514,7 @@ def write_report(results: dict, seeds, iters: int, counts: dict,
         if level is not None:
             ax.axhline(level, color=colour, lw=0.8, ls='--')
     ax.set_ylabel('mIoU on real val (%)')
-    ax.set_title(f'Downstream segmentation on the demo data '
+    ax.set_title(f'Downstream segmentation on {data_title(protocol)} '
                  f'({len(seeds)} seeds; dots: single runs)')
     plt.xticks(rotation=20, ha='right')
     fig.tight_layout()

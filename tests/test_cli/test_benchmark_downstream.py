@@ -283,3 +283,15 @@ def test_reuse_takes_matching_runs_only(bench, tmp_path):
         list(bench.reusable_runs(path, dict(protocol, iters=800),
                                  ['source-only'], [0], provenance))
 
+
+
+def test_chart_title_names_the_camera(tmp_path):
+    import json
+    from dakpn_aug.cli.benchmark_downstream import data_title
+    (tmp_path / 'demo_data.json').write_text(json.dumps({'camera': 'warm'}))
+    protocol = {'data': [str(tmp_path / 'gta5'),
+                         str(tmp_path / 'cityscapes')]}
+    assert data_title(protocol) == 'the demo data, camera warm'
+    assert data_title({'data': [str(tmp_path / 'other' / 'gta5')]}) == \
+        'other'
+    assert data_title(None) == 'the demo data'
