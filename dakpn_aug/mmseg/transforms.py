@@ -107,6 +107,13 @@ class DAKPNTranslate(BaseTransform):
                 f'label_guidance={self.label_guidance})')
 
 
+def clip_to_dtype(x: np.ndarray, dtype) -> np.ndarray:
+    """A float image back into [0, 255] and the input's dtype (rounded for
+    uint8): the ending of the image-only augmentations below."""
+    x = np.clip(x, 0, 255)
+    return np.rint(x).astype(dtype) if dtype == np.uint8 else x.astype(dtype)
+
+
 class RandomBlurNoise(BaseTransform):
     """Random Gaussian blur and additive Gaussian noise (image only).
 
@@ -156,9 +163,7 @@ class RandomBlurNoise(BaseTransform):
         if np.random.rand() < self.noise_prob:
             std = np.random.uniform(*self.noise_std) * 255
             x = x + np.random.normal(0, std, x.shape).astype(np.float32)
-        x = np.clip(x, 0, 255)
-        results['img'] = np.rint(x).astype(dtype) if dtype == np.uint8 \
-            else x.astype(dtype)
+        results['img'] = clip_to_dtype(x, dtype)
         return results
 
     def __repr__(self) -> str:
@@ -206,9 +211,8 @@ class RandomColorCast(BaseTransform):
         red, blue = np.random.uniform(*self.gain, size=2)
         # BGR, mmseg's channel order
         gains = np.array([blue, 1.0, red], np.float32)
-        x = np.clip(img.astype(np.float32) * gains, 0, 255)
-        results['img'] = np.rint(x).astype(img.dtype) \
-            if img.dtype == np.uint8 else x.astype(img.dtype)
+        results['img'] = clip_to_dtype(img.astype(np.float32) * gains,
+                                       img.dtype)
         return results
 
     def __repr__(self) -> str:
