@@ -14,7 +14,8 @@ all cameras see the same synthetic source images):
 
 1. the demo data with that camera's real domain (``OUT/data/CAMERA``);
 2. one semantic encoder for all cameras, trained on the labelled synthetic
-   images with the demo encoder config (or ``--encoder``);
+   images with the demo encoder config (``--encoder-config``; or a trained
+   one, ``--encoder``);
 3. DA-KPN trained with the one demo config, unchanged, once per seed;
 4. every source image translated by each DA-KPN bundle and by each peer
    (``fda``, ``histogram-matching``, ``pixel-distribution``; references:
@@ -124,18 +125,23 @@ def prepare_data(out: Path, camera: str) -> Path:
     return root
 
 
-def prepare_encoder(out: Path, source_root: Path, given) -> Path:
+def prepare_encoder(out: Path, source_root: Path, given,
+                    config: Path = ENCODER_CONFIG) -> Path:
     if given is not None:
         if not Path(given).is_file():
             raise SystemExit(f'benchmark_zoo: --encoder {given} does not '
                              'exist')
         return Path(given)
-    enc = out / 'encoder' / 'encoder.pth'
+    # One folder per encoder config: a run with another --encoder-config in
+    # the same OUT does not resume from the wrong encoder.
+    name = 'encoder' if config == ENCODER_CONFIG else config.stem
+    enc = out / name / 'encoder.pth'
     if not enc.is_file():
-        log('encoder: training on the labelled synthetic images (~2 min)')
+        log(f'encoder: {config.name} on the labelled synthetic images '
+            '(~3 min)')
         run([*subcommand('train-segmentor'),
-             ENCODER_CONFIG, '--work-dir', enc.parent, '--data-root',
-             source_root], out / 'logs' / 'encoder.log')
+             config, '--work-dir', enc.parent, '--data-root',
+             source_root], out / 'logs' / f'{name}.log')
     return enc
 
 
@@ -461,7 +467,11 @@ def main(argv=None) -> int:
                     help='the config of the "dakpn" row (one for all '
                     'cameras)')
     ap.add_argument('--encoder', type=Path, default=None,
-                    help='a trained demo encoder (default: train one)')
+                    help='a trained demo encoder (default: train one with '
+                    '--encoder-config)')
+    ap.add_argument('--encoder-config', type=Path, default=ENCODER_CONFIG,
+                    help='the config of the encoder the DA-KPN rows read '
+                    'the images through (default: the demo encoder)')
     ap.add_argument('--max-iters', type=int, default=None,
                     help='override the config\'s iterations (smoke tests)')
     ap.add_argument('--downstream', action='store_true',
@@ -504,7 +514,7 @@ def main(argv=None) -> int:
     enc = None
     if set(args.methods) & (set(RECIPES) | set(INFERENCE_ROWS)):
         enc = prepare_encoder(out, next(iter(datas.values())) / 'gta5',
-                              args.encoder)
+                              args.encoder, args.encoder_config)
     results: dict = {}
     for camera, data in datas.items():
         results[camera] = {}
@@ -549,6 +559,9 @@ def main(argv=None) -> int:
         dict(summary=summary, downstream=down, cameras=args.cameras,
              seeds=args.seeds,
              methods=args.methods, config=str(args.config),
+             encoder=None if enc is None else str(enc),
+             encoder_config=None if args.encoder else
+             str(args.encoder_config),
              camera_models={c: CAMERA_ZOO[c] for c in args.cameras}),
         indent=2))
     picture(out, args.cameras, args.methods)

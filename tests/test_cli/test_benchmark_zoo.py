@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from dakpn_aug.models import SemanticEncoder
@@ -90,3 +91,24 @@ def test_downstream_verdicts_read_the_seed_spread():
         '(57%) |' in md
     assert '- cold: source-only ahead beyond seed spread (+21.4); ' \
         'histogram-matching ahead beyond seed spread (+10.8)' in md
+
+
+def test_each_encoder_config_has_its_own_folder(tmp_path, monkeypatch):
+    """A zoo run with another --encoder-config in the same OUT trains its
+    own encoder instead of resuming from the default one's."""
+    from dakpn_aug.cli import benchmark_zoo as zoo
+    trained = []
+    monkeypatch.setattr(zoo, 'run', lambda cmd, log: trained.append(cmd))
+    default = zoo.prepare_encoder(tmp_path, tmp_path / 'gta5', None)
+    assert default == tmp_path / 'encoder' / 'encoder.pth'
+    cast = zoo.configs_dir() / 'demo' / 'encoder_demo_cast.py'
+    other = zoo.prepare_encoder(tmp_path, tmp_path / 'gta5', None, cast)
+    assert other == tmp_path / 'encoder_demo_cast' / 'encoder.pth'
+    assert [str(c) for c in trained[1]].count(str(cast)) == 1
+    # a finished encoder is reused; a given one is used as it is
+    other.parent.mkdir()
+    other.write_bytes(b'')
+    assert zoo.prepare_encoder(tmp_path, tmp_path, None, cast) == other
+    assert len(trained) == 2
+    with pytest.raises(SystemExit, match='does not exist'):
+        zoo.prepare_encoder(tmp_path, tmp_path, tmp_path / 'missing.pth')
