@@ -16,7 +16,9 @@ all cameras see the same synthetic source images):
 2. one semantic encoder for all cameras, trained on the labelled synthetic
    images with the demo encoder config (``--encoder-config``; or a trained
    one, ``--encoder``);
-3. DA-KPN trained with the one demo config, unchanged, once per seed;
+3. DA-KPN trained with the one demo config, unchanged, once per seed
+   (ablation rows: other configs, or the ``dakpn`` config through another
+   encoder, ``ENCODER_ROWS``);
 4. every source image translated by each DA-KPN bundle and by each peer
    (``fda``, ``histogram-matching``, ``pixel-distribution``; references:
    the real train split; seeded), then measured against the real val
@@ -80,7 +82,14 @@ RECIPES = {
 INFERENCE_ROWS = {
     'dakpn-no-label-guidance': dict(label_guidance=False),
 }
-METHODS = tuple(RECIPES) + tuple(INFERENCE_ROWS) + PEERS
+#: Rows that train the "dakpn" row's recipe through another encoder: the
+#: encoder's ablations (each encoder trained once, for all cameras).
+ENCODER_ROWS = {
+    'dakpn-no-cast-encoder':
+        configs_dir() / 'demo' / 'encoder_demo_no-cast.py',
+}
+METHODS = tuple(RECIPES) + tuple(INFERENCE_ROWS) + tuple(ENCODER_ROWS) + \
+    PEERS
 DEFAULT_METHODS = ('dakpn', ) + PEERS
 
 
@@ -171,7 +180,7 @@ def measure(out: Path, camera: str, method: str, seed: int, data: Path,
     res_file = out / 'results' / camera / f'{method}_seed{seed}.json'
     if res_file.is_file():
         return json.loads(res_file.read_text())
-    translated_by_dakpn = method in RECIPES or method in INFERENCE_ROWS
+    translated_by_dakpn = method not in PEERS
     if translated_by_dakpn:
         from dakpn_aug import DAKPNTranslator
         fn = DAKPNTranslator.from_checkpoint(
@@ -461,8 +470,8 @@ def main(argv=None) -> int:
     ap.add_argument('--seeds', type=seeds_arg, default=[0, 1, 2])
     ap.add_argument('--methods', type=lambda t: csv(t, METHODS),
                     default=list(DEFAULT_METHODS),
-                    help='rows; dakpn-paper, dakpn-no-gan, dakpn-no-noise-stat and '
-                    'dakpn-no-label-guidance are ablations')
+                    help='rows; the dakpn-* rows other than dakpn are '
+                    'ablations')
     ap.add_argument('--config', type=Path, default=RECIPES['dakpn'],
                     help='the config of the "dakpn" row (one for all '
                     'cameras)')
@@ -512,7 +521,7 @@ def main(argv=None) -> int:
     t0 = time.time()
     datas = {c: prepare_data(out, c) for c in args.cameras}
     enc = None
-    if set(args.methods) & (set(RECIPES) | set(INFERENCE_ROWS)):
+    if set(args.methods) - set(PEERS) - set(ENCODER_ROWS):
         enc = prepare_encoder(out, next(iter(datas.values())) / 'gta5',
                               args.encoder, args.encoder_config)
     results: dict = {}
@@ -527,6 +536,11 @@ def main(argv=None) -> int:
                         else RECIPES[method]
                     bundle = train_dakpn(out, camera, method, seed, data,
                                          enc, config, args.max_iters)
+                elif method in ENCODER_ROWS:
+                    bundle = train_dakpn(
+                        out, camera, method, seed, data, prepare_encoder(
+                            out, data / 'gta5', None, ENCODER_ROWS[method]),
+                        args.config, args.max_iters)
                 elif method in INFERENCE_ROWS:  # the dakpn row's bundle
                     bundle = train_dakpn(out, camera, 'dakpn', seed, data,
                                          enc, args.config, args.max_iters)

@@ -36,7 +36,8 @@ def test_zoo_benchmark_end_to_end_and_resume(tmp_path):
     assert set(row['measurable']) == set(row['within_noise']) == {
         'colour', 'noise_level', 'edge_strength'}
     assert '## Per class, over the gaps the images can measure' in md
-    assert (out / 'zoo.png').is_file() and (out / 'swatches_hazy.png').is_file()
+    assert (out / 'zoo.png').is_file()
+    assert (out / 'swatches_hazy.png').is_file()
     down = json.loads((out / 'zoo.json').read_text())['downstream']['hazy']
     assert set(down) == {'source-only', 'target-only', 'photometric',
                          'dakpn', 'fda', 'histogram-matching',
@@ -101,14 +102,43 @@ def test_each_encoder_config_has_its_own_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(zoo, 'run', lambda cmd, log: trained.append(cmd))
     default = zoo.prepare_encoder(tmp_path, tmp_path / 'gta5', None)
     assert default == tmp_path / 'encoder' / 'encoder.pth'
-    cast = zoo.configs_dir() / 'demo' / 'encoder_demo_cast.py'
-    other = zoo.prepare_encoder(tmp_path, tmp_path / 'gta5', None, cast)
-    assert other == tmp_path / 'encoder_demo_cast' / 'encoder.pth'
-    assert [str(c) for c in trained[1]].count(str(cast)) == 1
+    ablation = zoo.configs_dir() / 'demo' / 'encoder_demo_no-cast.py'
+    other = zoo.prepare_encoder(tmp_path, tmp_path / 'gta5', None, ablation)
+    assert other == tmp_path / 'encoder_demo_no-cast' / 'encoder.pth'
+    assert [str(c) for c in trained[1]].count(str(ablation)) == 1
     # a finished encoder is reused; a given one is used as it is
     other.parent.mkdir()
     other.write_bytes(b'')
-    assert zoo.prepare_encoder(tmp_path, tmp_path, None, cast) == other
+    assert zoo.prepare_encoder(tmp_path, tmp_path, None, ablation) == other
     assert len(trained) == 2
     with pytest.raises(SystemExit, match='does not exist'):
         zoo.prepare_encoder(tmp_path, tmp_path, tmp_path / 'missing.pth')
+
+
+def test_encoder_rows_train_the_recipe_through_their_encoder(tmp_path,
+                                                             monkeypatch):
+    """dakpn-no-cast-encoder: the dakpn row's config, trained through the
+    encoder of its own config (trained once for all cameras); the dakpn
+    row through the default one."""
+    from dakpn_aug.cli import benchmark_zoo as zoo
+    calls = []
+    monkeypatch.setattr(zoo, 'prepare_data', lambda out, cam: out / cam)
+    monkeypatch.setattr(
+        zoo, 'prepare_encoder',
+        lambda out, src, given, config=zoo.ENCODER_CONFIG: Path(config.stem))
+    monkeypatch.setattr(
+        zoo, 'train_dakpn', lambda out, cam, method, seed, data, enc, config,
+        iters: calls.append((cam, method, seed, enc.name, config.name)))
+    monkeypatch.setattr(zoo, 'measure',
+                        lambda *a: {'gap_closed': {'mean': 0.5}})
+    monkeypatch.setattr(zoo, 'class_swatches', lambda run: None)
+    monkeypatch.setattr(zoo, 'write_png', lambda *a: None)
+    monkeypatch.setattr(zoo, 'summarise', lambda results: {})
+    monkeypatch.setattr(zoo, 'report_md', lambda *a: '')
+    monkeypatch.setattr(zoo, 'picture', lambda *a: None)
+    zoo.main(['--out', str(tmp_path), '--cameras', 'warm,cold', '--seeds',
+              '0', '--methods', 'dakpn,dakpn-no-cast-encoder'])
+    assert calls == [
+        (cam, method, 0, enc, 'dakpn_demo.py') for cam in ('warm', 'cold')
+        for method, enc in (('dakpn', 'encoder_demo'),
+                            ('dakpn-no-cast-encoder', 'encoder_demo_no-cast'))]

@@ -231,13 +231,16 @@ def test_paper_encoder_config_trains_a_step(data, tmp_path):
     assert enc(torch.rand(1, 3, 64, 96)).shape == (1, 19, 96, 160)
 
 
-def test_colour_cast_encoder_config_trains(data, tmp_path):
-    """The opt-in encoder with the white-balance cast augmentation builds
-    and trains a few iterations; its pipeline has the cast."""
-    cfg = DEMO_CFG.with_name('encoder_demo_cast.py')
+def test_no_cast_encoder_ablation_config_trains(data, tmp_path):
+    """The demo encoder has the white-balance cast augmentation; its
+    ablation config is the same pipeline without it, and builds and trains
+    a few iterations."""
     from mmengine.config import Config
-    types = [t['type'] for t in Config.fromfile(cfg).train_pipeline]
+    types = [t['type'] for t in Config.fromfile(DEMO_CFG).train_pipeline]
     assert types.index('RandomColorCast') < types.index('Resize')
+    cfg = DEMO_CFG.with_name('encoder_demo_no-cast.py')
+    ablation = [t['type'] for t in Config.fromfile(cfg).train_pipeline]
+    assert ablation == [t for t in types if t != 'RandomColorCast']
     out = run(cfg, '--data-root', data / 'gta5', '--work-dir', tmp_path,
               '--max-iters', 2, '--cfg-options', *FAST)
     assert f'encoder: {tmp_path / "encoder.pth"}' in out
