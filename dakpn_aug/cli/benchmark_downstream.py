@@ -107,6 +107,13 @@ def run(cmd, log: Path) -> None:
         raise SystemExit(f'benchmark_downstream: failed, see {log}')
 
 
+#: Written into a row's work folder when its training finishes: the
+#: commit, time and minutes of that training, for the records of later
+#: invocations that resume from the folder.
+ORIGIN = 'origin.json'
+TIME_FORMAT = '%Y-%m-%d %H:%M'
+
+
 def finished(work: Path) -> Path:
     """The file a finished training writes last (the segmenter)."""
     uda = work / 'segmentor.pth'
@@ -163,6 +170,14 @@ def run_symmetric(kind: str, work: Path, seed: int, iters: int, roots,
                  '--seed', seed, '--max-iters', iters, '--work-dir', work],
                 work.with_suffix('.log'))
     return float(json.loads(results.read_text())[kind])
+
+
+def done_marker(config: str, work: Path) -> Path:
+    """The file whose presence says a row's training in ``work`` is
+    finished (that of the shared symmetric run for the symmetric rows)."""
+    if config.startswith('symmetric:'):
+        return symmetric_work(work) / 'results.json'
+    return finished(work)
 
 
 def symmetric_work(work: Path) -> Path:
@@ -712,16 +727,30 @@ def main(argv=None) -> int:
 
     def train_one(name: str, i: int, seed: int) -> dict:
         wd = out / name.replace('+', '_and_') / f'seed{seed}'
+        # A training an earlier invocation finished keeps where it came
+        # from (the ORIGIN file it wrote), not this invocation's commit and
+        # time; one from before ORIGIN files has an unknown commit (which
+        # --reuse then trains again).
+        marker, origin = done_marker(variants[name], wd), wd / ORIGIN
+        made = None
+        if marker.exists():
+            made = json.loads(origin.read_text()) if origin.is_file() \
+                else dict(minutes=None, commit='unknown', finished=(
+                    time.strftime(TIME_FORMAT,
+                                  time.localtime(marker.stat().st_mtime))))
         started = time.time()
         miou = train_segmenter(variants[name], wd, seed, args.iters, roots,
                                bundles[name][i], reverse_bundle)
+        if made is None:  # trained now
+            made = dict(minutes=round((time.time() - started) / 60, 1),
+                        commit=commit, finished=time.strftime(TIME_FORMAT))
+            wd.mkdir(parents=True, exist_ok=True)
+            origin.write_text(json.dumps(made) + '\n')
         log = row_log(name, wd)
         return dict(mIoU=miou,
                     per_class=per_class_iou(log.read_text())
                     if log.exists() else {},
-                    minutes=round((time.time() - started) / 60, 1),
-                    commit=commit, finished=time.strftime('%Y-%m-%d %H:%M'),
-                    **provenance(name, i))
+                    **made, **provenance(name, i))
 
     if args.jobs > 1 and 'OMP_NUM_THREADS' not in os.environ:
         # Side-by-side trainings share the cores (the training tools read
@@ -735,8 +764,10 @@ def main(argv=None) -> int:
                 concurrent.futures.as_completed(futures), 1):
             name, _, seed = futures[future]
             runs[name][str(seed)] = record = future.result()
+            took = 'earlier' if record['minutes'] is None else \
+                f'{record["minutes"]:.0f} min'
             print(f'[{done}/{len(tasks)}] {name:22s} seed {seed}: mIoU '
-                  f'{record["mIoU"]:.2f} ({record["minutes"]:.0f} min; '
+                  f'{record["mIoU"]:.2f} ({took}; '
                   f'{(time.time() - t0) / 60:.0f} min in all)', flush=True)
             # The report grows with every finished run (a long job).
             so_far, so_far_per_class = collect(runs, seeds)

@@ -240,6 +240,17 @@ def test_bring_your_own_data_runs_the_chosen_methods(tmp_path):
     assert not (out2 / 'source-only').exists()
     assert json.loads((out2 / 'downstream.json').read_text())['results'] == \
         saved['results']
+    # Resumed from its folder, a run keeps where it came from (its
+    # origin.json), not the resuming invocation's time; without that file
+    # its commit is unknown.
+    (out / 'source-only' / 'seed0' / 'origin.json').unlink()
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
+                         timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    resumed = json.loads((out / 'downstream.json').read_text())['runs']
+    assert resumed['histogram-matching']['0'] == record
+    assert resumed['source-only']['0']['commit'] == 'unknown'
+    assert resumed['source-only']['0']['minutes'] is None
     other = ['3' if prev == '--iters' else a
              for prev, a in zip([''] + again, again)]
     res = subprocess.run(other, capture_output=True, text=True, cwd=ROOT)
