@@ -204,6 +204,47 @@ def test_opencv_path_equals_torch_path():
         torch.set_num_threads(threads)
 
 
+def test_levels_are_blended_only_where_pixels_need_them():
+    """Level k matters only where k - 1 < u < k + 1: each level's box
+    covers exactly the rows and columns that hold such pixels, levels no
+    pixel needs are skipped, and blending on the boxes equals blending
+    every level everywhere."""
+    u = torch.full((1, 6, 10, 3), 7.25)  # between levels 7 and 8
+    u[:, :, :4] = 0.5  # the left columns: between levels 0 and 1
+    u[:, 5, 9, 2] = 3.0  # one pixel, one channel, exactly on level 3
+    # Column 9 spans 3.0-7.25, so levels 3-6 take it (the boxes come from
+    # the ranges of whole rows and columns: they may hold more pixels than
+    # need a level, never fewer); level 2 (1 < u < 3) is needed nowhere.
+    assert dict(DF._level_boxes(u)) == {
+        1: (0, 6, 0, 4), 3: (0, 6, 9, 10), 4: (0, 6, 9, 10),
+        5: (0, 6, 9, 10), 6: (0, 6, 9, 10), 7: (0, 6, 4, 10),
+        8: (0, 6, 4, 10)}
+    smooth = torch.nn.functional.interpolate(
+        torch.rand(1, 3, 4, 5, generator=torch.Generator().manual_seed(0)),
+        size=(40, 50), mode='bilinear').permute(0, 2, 3, 1) * 15.0
+    boxes = dict(DF._level_boxes(smooth))
+    for k in range(1, DF.SIGMA_NUM_LEVELS):
+        need = ((smooth > k - 1) & (smooth < k + 1)).any(-1)[0]
+        if k in boxes:
+            r0, r1, c0, c1 = boxes[k]
+            need[r0:r1, c0:c1] = False
+        assert not need.any(), k
+    x = torch.rand(1, 6, 10, 3)
+    levels = [x] + [torch.rand_like(x) for _ in DF.SIGMA_LEVELS[1:]]
+
+    def level_on_box(sigma, box):
+        r0, r1, c0, c1 = box
+        return levels[DF.SIGMA_LEVELS.index(sigma)][:, r0:r1, c0:c1]
+
+    out = torch.empty_like(x)
+    DF._blend_levels_into(out, x, u, level_on_box)
+    k = u.floor().long().clamp(max=DF.SIGMA_NUM_LEVELS - 2)
+    stack = torch.stack(levels)
+    lower, upper = (stack.gather(0, (k + d)[None])[0] for d in (0, 1))
+    torch.testing.assert_close(out, torch.lerp(lower, upper, u - k),
+                               atol=1e-6, rtol=0)
+
+
 def test_opencv_tiles_cut_rows_and_columns(monkeypatch):
     """Wide images are cut into columns as well as rows: with tiles far
     smaller than the image (and than the widest blur margin), both OpenCV
