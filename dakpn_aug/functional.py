@@ -549,12 +549,14 @@ def _level_boxes(u: Tensor):
     would be anyway)."""
     # Columns: over the rows first (along contiguous memory), then the
     # small rest; amin((0, 1, 3)) in one call is ~30x slower (measured).
-    # One copy to the host (one synchronisation on a GPU).
+    # One copy to the host (one synchronisation on a GPU), in float32:
+    # numpy has no bfloat16.
     height = u.shape[1]
     ranges = torch.cat([u.amin((0, 2, 3)), u.amax((0, 2, 3)),
                         u.amin(1).amin((0, 2)), u.amax(1).amax((0, 2))])
     row_min, row_max, col_min, col_max = np.split(
-        ranges.cpu().numpy(), [height, 2 * height, 2 * height + u.shape[2]])
+        ranges.float().cpu().numpy(),
+        [height, 2 * height, 2 * height + u.shape[2]])
     for k in range(1, SIGMA_NUM_LEVELS):
         rows = np.flatnonzero((row_min < k + 1) & (row_max > k - 1))
         cols = np.flatnonzero((col_min < k + 1) & (col_max > k - 1))

@@ -245,6 +245,16 @@ def test_levels_are_blended_only_where_pixels_need_them():
                                atol=1e-6, rtol=0)
 
 
+@pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
+def test_level_boxes_of_half_precision_maps(dtype):
+    """The GPU batch path's dtypes: level boxes of a bfloat16 or float16
+    level map (numpy has no bfloat16) equal those of the float32 map."""
+    u = torch.full((2, 5, 7, 3), 6.5)
+    u[0, 1:3, 2:4] = 0.5
+    u[1, 4, 6, 1] = 3.0
+    assert list(DF._level_boxes(u.to(dtype))) == list(DF._level_boxes(u))
+
+
 def test_opencv_tiles_cut_rows_and_columns(monkeypatch):
     """Wide images are cut into columns as well as rows: with tiles far
     smaller than the image (and than the widest blur margin), both OpenCV
