@@ -596,9 +596,9 @@ def _blend_channels_cv2(out: Tensor, src: Tensor, rows: slice, cols: slice,
     Each channel has its own sigma, so its own level boxes: on separate
     planes a level costs only the channels that need it there (counted on
     the demo bundle's parameters: 58% of the filtered pixels of boxes
-    shared by the three channels at 720x1280, 44% at 4K). Image by image, so that an image
-    of a batch comes out bit for bit as translated alone (OpenCV's filters
-    round the last bit by where a box starts)."""
+    shared by the three channels at 720x1280, 44% at 4K). Image by image,
+    so that an image of a batch comes out bit for bit as translated alone
+    (OpenCV's filters round the last bit by where a box starts)."""
     planes = src.permute(0, 3, 1, 2).contiguous()  # (B, C, H, W)
     u_planes = u.permute(0, 3, 1, 2).contiguous()
     blended = torch.empty_like(u_planes)
