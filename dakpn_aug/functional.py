@@ -392,6 +392,13 @@ def _blur_fixed(padded_nhwc: Tensor, pad: int, sigma: float,
     margin are copies of edge rows, and a horizontal filter commutes with
     copying rows.
     """
+    if padded_nhwc.device.type == 'cpu' and \
+            padded_nhwc.dtype in (torch.float16, torch.bfloat16):
+        # torch's half-precision depthwise convolutions can stall on the
+        # CPU (a 1x15 bfloat16 kernel on a 48x56 image did not return in
+        # minutes, torch 2.13): filter in float32 there.
+        return _blur_fixed(padded_nhwc.float(), pad, sigma,
+                           kernel_size).to(padded_nhwc.dtype)
     c = padded_nhwc.shape[-1]
     radius = _level_radius(sigma, kernel_size)
     k = gaussian_kernel1d(

@@ -255,6 +255,23 @@ def test_level_boxes_of_half_precision_maps(dtype):
     assert list(DF._level_boxes(u.to(dtype))) == list(DF._level_boxes(u))
 
 
+@pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
+def test_half_precision_translation_on_the_cpu(dtype):
+    """Half-precision images on the CPU take the torch blur, filtered in
+    float32 (torch's bfloat16 depthwise convolution stalled for minutes at
+    the 1x15 kernel of sigma ~1.66), within their precision of float32."""
+    img = scene_image(24, 32, seed=3)
+    params = random_params(1, 6, 7, sigma_max=2.0, seed=4)
+    params[:, DF.PARAM_SLICES['sigma']] = 1.66  # the stalling level
+    noise = DF.make_noise((1, 3, 24, 32), seed=5)
+    with torch.inference_mode():
+        ref = DF.translate(img, params, noise=noise)
+        out = DF.translate(img.to(dtype), params.to(dtype),
+                           noise=noise.to(dtype))
+    assert out.dtype == dtype
+    assert float((out.float() - ref).abs().mean()) < 0.01
+
+
 def test_opencv_tiles_cut_rows_and_columns(monkeypatch):
     """Wide images are cut into columns as well as rows: with tiles far
     smaller than the image (and than the widest blur margin), both OpenCV
