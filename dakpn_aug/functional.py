@@ -501,6 +501,18 @@ def sigma_to_level(sigma: Tensor) -> Tensor:
         0.0, SIGMA_NUM_LEVELS - 1)
 
 
+def _clamped_planes(sigma: Tensor) -> Tensor:
+    """``sigma`` (B, h, w, C) clamped to ``[0, SIGMA_MAX]``, as contiguous
+    (B, C, h, w) planes: the layout the OpenCV blur filters and blends
+    each channel in (:func:`_blend_channels_cv2`), so that the level map
+    made from it needs no layout change (and its max is a contiguous
+    reduction: ~5x faster than of a strided view, measured)."""
+    planes = torch.empty(sigma.shape[0], sigma.shape[3], *sigma.shape[1:3],
+                         dtype=sigma.dtype)
+    return torch.clamp(sigma.permute(0, 3, 1, 2), 0.0, SIGMA_MAX,
+                       out=planes)
+
+
 #: Tiles (rows, columns) of the OpenCV paths. The whole-image path's blur
 #: (:func:`_local_blur_opencv`) works on bands of 128 rows by at most 1280
 #: columns. The tiled translation (:func:`_translate_opencv`) redoes the
@@ -620,7 +632,7 @@ def _blend_channels_cv2(out: Tensor, src: Tensor, rows: slice, cols: slice,
     so that an image of a batch comes out bit for bit as translated alone
     (OpenCV's filters round the last bit by where a box starts)."""
     planes = src.permute(0, 3, 1, 2).contiguous()  # (B, C, H, W)
-    u_planes = u.permute(0, 3, 1, 2).contiguous()
+    u_planes = u.permute(0, 3, 1, 2).contiguous()  # free for planes' views
     blended = torch.empty_like(u_planes)
     for i in range(src.shape[0]):
         for c in range(src.shape[3]):
@@ -683,10 +695,12 @@ def _margin_box(box: Tuple[int, int, int, int], margin: int, height: int,
                               slice(left - l0, right - l0))
 
 
-def _local_blur_opencv(x: Tensor, u: Tensor, kernel_size: int,
+def _local_blur_opencv(x: Tensor, sigma: Tensor, kernel_size: int,
                        out: Optional[Tensor] = None) -> Tensor:
     """The no-autograd CPU path of the blur, tile by tile
-    (:func:`_run_tiles`).
+    (:func:`_run_tiles`): ``x`` (B, H, W, C) blurred at ``sigma`` (B, H, W,
+    C, any strides). Each tile makes its own level map (in cache, on the
+    pool's threads, in the planes layout its blend reads).
 
     Each tile filters and blends each level only on the box of its pixels
     that need it (:func:`_blend_levels_into`: a tile whose sigma spans 1-2
@@ -705,9 +719,10 @@ def _local_blur_opencv(x: Tensor, u: Tensor, kernel_size: int,
         (t0, t1, l0, l1), (rows, cols) = _margin_box(
             (top, bottom, left, right), _level_radius(SIGMA_MAX, kernel_size),
             height, width)
+        u = sigma_to_level(_clamped_planes(
+            sigma[:, top:bottom, left:right])).permute(0, 2, 3, 1)
         _blend_channels_cv2(out[:, top:bottom, left:right],
-                            x[:, t0:t1, l0:l1], rows, cols,
-                            u[:, top:bottom, left:right], kernel_size)
+                            x[:, t0:t1, l0:l1], rows, cols, u, kernel_size)
 
     _run_tiles(height, width, _BLUR_TILE, work)
     return out
@@ -792,14 +807,12 @@ def _translate_opencv_one(img: Tensor, params: Tensor,
 
     def work(top: int, bottom: int, left: int, right: int) -> None:
         sn = rows_of(blur_noise_x, top, bottom, left, right)  # sigma | n
-        # Clamped first: the max of the contiguous copy is ~30x faster than
-        # of the strided view (measured).
-        sigma = sn[..., 0:3].clamp(0.0, SIGMA_MAX)
+        sigma = _clamped_planes(sn[..., 0:3])
         # sigma <= 0 is level 0 exactly: no blur, no level map to make.
         blur = float(sigma.amax()) > 0.0
         margin = 0
         if blur:  # the radius of the widest level a pixel here can need
-            u = sigma_to_level(sigma)
+            u = sigma_to_level(sigma).permute(0, 2, 3, 1)
             margin = _level_radius(SIGMA_LEVELS[_levels_between(
                 0.0, float(u.amax()))[1]], KERNEL_SIZE)
         # The colour affine over the tile plus the margin its blur reads;
@@ -857,11 +870,12 @@ def _local_blur_fast(img: Tensor, sigma: Tensor, kernel_size: int,
     if not sigma.requires_grad and float(sigma.amax()) <= 0.0:
         return img  # sigma == 0 everywhere: exactly the identity
     x = img.permute(0, 2, 3, 1).contiguous()  # free for channels-last input
+    if not sigma.requires_grad and _opencv_applies(x):
+        return _local_blur_opencv(x, sigma.permute(0, 2, 3, 1).expand_as(x),
+                                  kernel_size, out).permute(0, 3, 1, 2)
     u = sigma_to_level(sigma.clamp(0.0, SIGMA_MAX).permute(0, 2, 3, 1))
     u = u.expand_as(x)
     grad = x.requires_grad or u.requires_grad
-    if not grad and _opencv_applies(x):
-        return _local_blur_opencv(x, u, kernel_size, out).permute(0, 3, 1, 2)
     # torch's convolutions: autograd, other devices and dtypes.
     lo, hi = _level_range(u)
     pad = _level_radius(SIGMA_LEVELS[hi], kernel_size)
