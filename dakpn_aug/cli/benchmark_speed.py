@@ -3,13 +3,18 @@
 Usage:
     python tools/benchmark_speed.py --threads 2                  # minutes
     python tools/benchmark_speed.py --quick                      # smoke test
-    python tools/benchmark_speed.py --threads 2 --readme README.md
+    python tools/benchmark_speed.py --threads 2 --readme README.md \
+        --bundle work_dirs/demo/dakpn/dakpn_bundle.pth \
+        --bundle-image work_dirs/demo/data/gta5/images/00000.png
     python tools/benchmark_speed.py --profile                    # + profiler
 
 Cases (batch 1, float32 RGB in [0, 1], 96x160 parameters, noise on):
 ``translate`` alone with identity, "typical" (smooth maps, sigma in [0, 2])
 and "full range" (sigma spread uniformly over [0, SIGMA_MAX]) parameters
-at every size, a batch of 8 per image; the semantic encoder + KPN +
+at every size, and with ``--bundle B --bundle-image I`` the parameters the
+trained bundle B predicts for image I (what a user's translation costs:
+the synthetic cases' three sigma maps are unrelated random fields); a
+batch of 8 per image; the semantic encoder + KPN +
 translation (``translate_batch``) and the encoder alone, in float32 and
 under bfloat16 autocast (``encoder_dtype='bfloat16'``); the peak memory of
 one image at 4K; the authors' per-pixel 25x25 kernel loop (implemented
@@ -38,6 +43,7 @@ import sys
 import threading
 import warnings
 from pathlib import Path
+from time import perf_counter as timer
 from typing import Callable, Dict, List, Tuple
 
 import psutil
@@ -93,6 +99,26 @@ def machine(device: str) -> str:
     return text
 
 
+def machine_state() -> str:
+    """What one 4 KiB page fault and a 1024x1024 matmul cost right now
+    (best of 5): a VM's speed drifts with its host, and the translation
+    faults in every fresh buffer it writes, so the table says what the
+    machine was like while it ran."""
+    import mmap
+    size, faults, matmul = 64 << 20, [], []
+    a = torch.rand(1024, 1024)
+    for _ in range(5):
+        with mmap.mmap(-1, size) as buf:  # fresh pages: each write faults
+            t0 = timer()
+            buf[::mmap.PAGESIZE] = b'\1' * (size // mmap.PAGESIZE)
+            faults.append((timer() - t0) / (size // mmap.PAGESIZE))
+        t0 = timer()
+        a @ a
+        matmul.append(timer() - t0)
+    return (f'page fault {1e6 * min(faults):.2f} us, 1024x1024 matmul '
+            f'{1e3 * min(matmul):.1f} ms')
+
+
 # ---------------------------------------------------------------- inputs
 
 
@@ -131,6 +157,21 @@ def make_params(case: str, device: str, seed: int = 0) -> torch.Tensor:
     return p.to(device)
 
 
+def bundle_params(bundle: Path, image: Path, device: str) -> torch.Tensor:
+    """(1, 12, 96, 160) parameters the trained ``bundle`` predicts for
+    ``image`` (any image file OpenCV reads)."""
+    import cv2
+    from dakpn_aug import DAKPNTranslator
+    from dakpn_aug.image import image_to_tensor
+    bgr = cv2.imread(str(image), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise SystemExit(f'--bundle-image {image}: not an image file')
+    tr = DAKPNTranslator.from_checkpoint(bundle, device=device)
+    rgb = image_to_tensor(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))[0]
+    with torch.inference_mode():
+        return tr.predict_params(rgb.to(device))
+
+
 def build_translator(encoder: str, device: str, seed: int = 0):
     """A translator whose KPN predicts typical parameters: random encoder
     weights, the KPN's output conv rescaled per channel on a probe image
@@ -167,9 +208,13 @@ def guidance_labels(tr, img: torch.Tensor) -> torch.Tensor:
     return labels
 
 
-def translate_case(case: str, size, device: str, batch: int = 1):
+def translate_case(case: str, size, device: str, batch: int = 1,
+                   params=None):
+    """translate() of a batch of ``size`` images with ``case``'s
+    parameters (``params`` instead where given)."""
     img = make_image(size, device).expand(batch, -1, -1, -1).contiguous()
-    params = make_params(case, device).expand(batch, -1, -1, -1)
+    params = make_params(case, device) if params is None else params
+    params = params.expand(batch, -1, -1, -1)
     noise = DF.make_noise((batch, 3, *size), seed=0, device=device)
     return lambda: DF.translate(img, params, noise=noise)
 
@@ -407,9 +452,12 @@ def benchmark(device: str, args) -> Tuple[List[Dict], List[str]]:
             return ''
         return f'<= {limit:.0f} ms: {verdict(value <= limit)}'
 
+    custom = {} if args.bundle is None else {'trained bundle': bundle_params(
+        args.bundle, args.bundle_image, device)}
     for size in args.sizes:
-        for case in ('identity', 'typical', 'full range'):
-            t = timed(translate_case(case, size, device), args.repeats,
+        for case in ('identity', 'typical', 'full range', *custom):
+            t = timed(translate_case(case, size, device,
+                                     params=custom.get(case)), args.repeats,
                       args.retries)
             add(f'translate: {case}', size, t,
                 cpu_goal(f'translate: {case}', size, t['median_ms']))
@@ -420,9 +468,10 @@ def benchmark(device: str, args) -> Tuple[List[Dict], List[str]]:
     add(f'translate: typical, batch {BATCH}, per image', first, t,
         f'<= batch 1 ({one:.1f}): {verdict(t["median_ms"] <= one)}')
     pixels = last[0] * last[1] / (first[0] * first[1])
-    for case in ('typical', 'full range') if pixels > 1 else ():
-        ratio, spread = paired_ratio(translate_case(case, first, device),
-                                     translate_case(case, last, device),
+    for case in ('typical', 'full range', *custom) if pixels > 1 else ():
+        ratio, spread = paired_ratio(
+            translate_case(case, first, device, params=custom.get(case)),
+            translate_case(case, last, device, params=custom.get(case)),
                                      args.repeats)
         notes.append(f'{size_str(last)} / {size_str(first)} = {ratio:.1f}x '
                      f'the time for {pixels:.1f}x the pixels ({case}; median '
@@ -522,6 +571,10 @@ def main(argv=None) -> int:
     ap.add_argument('--quick', action='store_true',
                     help='smoke test: 180x320 and 360x640, 3 repeats')
     ap.add_argument('--encoder', default='fcn_r50-d8')
+    ap.add_argument('--bundle', type=Path, default=None,
+                    help='also time translate() with the parameters this '
+                    'trained bundle predicts for --bundle-image')
+    ap.add_argument('--bundle-image', type=Path, default=None)
     ap.add_argument('--threads', type=int, default=os.cpu_count())
     ap.add_argument('--profile', action='store_true',
                     help='also print torch.profiler\'s table of translate')
@@ -532,6 +585,8 @@ def main(argv=None) -> int:
     ap.add_argument('--memory-case', help=argparse.SUPPRESS)
     ap.add_argument('--memory-size', type=parse_size, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if (args.bundle is None) != (args.bundle_image is None):
+        ap.error('--bundle and --bundle-image go together')
     torch.set_num_threads(max(1, args.threads))
     import cv2  # the translation's OpenCV kernels: the same thread count
     cv2.setNumThreads(max(1, args.threads))
@@ -551,7 +606,12 @@ def main(argv=None) -> int:
         header.append(f'- {device}: {machine(device)}')
         if device == 'cuda':
             args.repeats = max(args.repeats, 30)
+        else:
+            state = machine_state()
         r, n = benchmark(device, args)
+        if device == 'cpu':
+            header[-1] += (f'; this machine at the start: {state}; at the '
+                           f'end: {machine_state()}')
         rows, notes = rows + r, notes + [f'{device}: {x}' for x in n]
     table = markdown(rows, notes, '\n'.join(header))
     print('\n' + table)

@@ -1,9 +1,12 @@
 """The benchmark scripts run (smoke tests; their numbers go in the README,
 never into assertions about speed)."""
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import cv2
+import numpy as np
 import torch
 
 from dakpn_aug import DAKPNTranslator
@@ -25,24 +28,34 @@ def test_overhead_benchmark_runs(tmp_path):
 
 def test_speed_benchmark_quick_runs(tmp_path):
     """--quick runs every case; --readme replaces only the marked table."""
+    DAKPNTranslator.build('fcn_tiny').save(tmp_path / 'b.pth')
+    image = tmp_path / 'image.png'
+    cv2.imwrite(str(image), np.random.default_rng(0).integers(
+        0, 256, (60, 100, 3), dtype=np.uint8))
     readme = tmp_path / 'README.md'
     readme.write_text('# x\n<!-- speed-table:start -->\nold table\n'
                       '<!-- speed-table:end -->\nafter\n')
     res = subprocess.run(
         [sys.executable, 'tools/benchmark_speed.py', '--quick', '--device',
          'cpu', '--encoder', 'fcn_tiny', '--retries', '0', '--out',
-         str(tmp_path), '--readme', str(readme)],
+         str(tmp_path), '--readme', str(readme), '--bundle',
+         str(tmp_path / 'b.pth'), '--bundle-image', str(image)],
         cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert res.returncode == 0, res.stderr[-3000:]
     md = (tmp_path / 'speed.md').read_text()
     for case in ('translate: identity', 'translate: typical',
-                 'translate: full range', 'encoder + translate',
+                 'translate: full range', 'translate: trained bundle',
+                 'encoder + translate',
                  'encoder (bfloat16) + translate',
                  'encoder + translate, label guidance',
                  'translate: typical, batch 8, per image',
                  'naive per-pixel kernels (90x160 crop)'):
         assert f'| cpu | {case} |' in md, case
     assert '360x640 / 180x320 = ' in md  # the linear-in-pixels ratio
+    assert 'pixels (trained bundle; median' in md
+    # The machine's state at the start and the end of the run.
+    assert len(re.findall(r'page fault \d+\.\d+ us, 1024x1024 matmul '
+                          r'\d+\.\d+ ms', md.splitlines()[0])) == 2
     # Peak memory measured at the largest size (a fresh process per case).
     mem = [line for line in md.splitlines()
            if line.startswith('| cpu | translate: typical | 360x640 |')]
