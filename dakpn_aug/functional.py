@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from typing import List, Optional, Tuple
 
 import numpy as np
@@ -233,6 +234,27 @@ _YCBCR_TO_RGB = torch.linalg.inv(_RGB_TO_YCBCR)
 _YCBCR_TO_RGB[_YCBCR_TO_RGB.abs() < 1e-12] = 0.0  # B has no Cr: exactly 0
 
 
+_SCRATCH = threading.local()
+
+
+def _scratch(slot: str, shape: Tuple[int, ...]) -> Tensor:
+    """A float32 CPU buffer of ``shape`` for a temporary of the
+    no-autograd CPU path that never leaves the call, kept per thread and
+    ``slot`` (replaced when the shape changes). glibc hands image-sized
+    buffers back to the kernel when they are freed, so a fresh one costs a
+    page fault per 4 KiB on every call (on the development VM: 1-5 us
+    each, ~20-50 ms per 720x1280 translation for its 6 such temporaries);
+    a kept one costs nothing. Holds ~66 MB per thread at 720x1280."""
+    buffers = _SCRATCH.__dict__.setdefault('buffers', {})
+    buf = buffers.get(slot)
+    if buf is None or buf.shape != shape:
+        # A normal tensor even when made under inference mode: an
+        # inference tensor could not be written outside it.
+        with torch.inference_mode(False):
+            buf = buffers[slot] = torch.empty(shape)
+    return buf
+
+
 def _opencv_images(t: Tensor):
     """The (H, W, C) images of a (B, H, W, C) tensor whose rows are
     contiguous, as numpy views with plain C strides (torch may give a size-1
@@ -266,10 +288,13 @@ def _planes_into(out: Tensor, planes: Tensor) -> Tensor:
     return out
 
 
-def _channels_last(planes: Tensor) -> Tensor:
-    """A contiguous (B, H, W, C) copy of ``planes`` (B, C, H, W)."""
+def _channels_last(planes: Tensor, slot: Optional[str] = None) -> Tensor:
+    """A contiguous (B, H, W, C) copy of ``planes`` (B, C, H, W), in the
+    :func:`_scratch` buffer ``slot`` if given."""
     b, c, h, w = planes.shape
-    return _planes_into(torch.empty(b, h, w, c, dtype=planes.dtype), planes)
+    out = torch.empty(b, h, w, c, dtype=planes.dtype) if slot is None \
+        else _scratch(slot, (b, h, w, c))
+    return _planes_into(out, planes)
 
 
 def _planes(x: Tensor) -> Tensor:
@@ -284,14 +309,17 @@ def _planes(x: Tensor) -> Tensor:
     return out
 
 
-def _transform_opencv(x: Tensor, matrix: Tensor) -> Tensor:
+def _transform_opencv(x: Tensor, matrix: Tensor,
+                      slot: Optional[str] = None) -> Tensor:
     """``matrix @ x`` over the channels of a channels-last (B, 3, H, W)
     float32 CPU tensor by ``cv2.transform`` (~20x faster than a matmul with
-    an inner dimension of 3, or than the per-plane formulas)."""
+    an inner dimension of 3, or than the per-plane formulas), in the
+    :func:`_scratch` buffer ``slot`` if given."""
     import cv2
     last = x.permute(0, 2, 3, 1)
     m = matrix.to(torch.float32).numpy()
-    out = torch.empty_like(last)
+    out = torch.empty_like(last) if slot is None else \
+        _scratch(slot, tuple(last.shape))
     for src, dst in zip(_opencv_images(last), _opencv_images(out)):
         cv2.transform(src, m, dst=dst)
     return out.permute(0, 3, 1, 2)
@@ -353,9 +381,11 @@ def color_affine(img: Tensor, weight: Tensor, bias: Tensor,
         # Training: torch's ops, in the order the recipes were trained with.
         out = _ycbcr_to_rgb_torch(weight * _rgb_to_ycbcr_torch(img) + bias)
         return out.clamp(0.0, 1.0)
-    # In place without autograd (a fresh full-size tensor costs a pass).
-    ycc = rgb_to_ycbcr(img).mul_(weight).add_(bias)
-    return ycbcr_to_rgb(ycc).clamp_(0.0, 1.0)
+    # In place without autograd (a fresh full-size tensor costs a pass);
+    # the YCbCr temporary in a kept buffer where OpenCV makes it.
+    ycc = _transform_opencv(img, _RGB_TO_YCBCR, slot='ycbcr') \
+        if _opencv_transform_applies(img) else rgb_to_ycbcr(img)
+    return ycbcr_to_rgb(ycc.mul_(weight).add_(bias)).clamp_(0.0, 1.0)
 
 
 # ------------------------------------------------------------------ blur
@@ -463,14 +493,16 @@ def _opencv_applies(t: Tensor) -> bool:
         not t.requires_grad
 
 
-def _resize_opencv(params: Tensor, size: Tuple[int, int]) -> Tensor:
+def _resize_opencv(params: Tensor, size: Tuple[int, int],
+                   slot: Optional[str] = None) -> Tensor:
     """``F.interpolate(params, size, 'bilinear', align_corners=False)`` by
     OpenCV's ``INTER_LINEAR`` (the same half-pixel sampling; within 1e-5 of
     torch's), returned in channels-last memory, the layout translate()
-    works in."""
+    works in; in the :func:`_scratch` buffer ``slot`` if given."""
     import cv2
     b, c = params.shape[:2]
-    out = torch.empty(b, size[0], size[1], c, dtype=params.dtype)
+    out = torch.empty(b, size[0], size[1], c, dtype=params.dtype) \
+        if slot is None else _scratch(slot, (b, size[0], size[1], c))
     for src, dst in zip(_opencv_images(params.permute(0, 2, 3, 1)
                                        .contiguous()), _opencv_images(out)):
         cv2.resize(src, (size[1], size[0]), dst=dst,
@@ -1203,12 +1235,22 @@ def _translate_whole(img: Tensor, params: Tensor, noise: Optional[Tensor],
     # the blur's filters and every element-wise pass then read contiguous
     # memory, with no layout change in between (README, "Speed").
     cl = torch.channels_last
-    if _opencv_applies(img) and not img.is_contiguous(memory_format=cl):
-        img = _channels_last(img).permute(0, 3, 1, 2)
+    # Without autograd on the CPU, the image's channels-last copy and the
+    # parameter maps live in kept buffers (:func:`_scratch`): none of them
+    # leaves this call.
+    kept = _opencv_applies(img) and _opencv_applies(params)
+    if kept and not img.is_contiguous(memory_format=cl):
+        img = _channels_last(img, slot='image').permute(0, 3, 1, 2)
     img = img.contiguous(memory_format=cl)
-    w, b, sigma, n = (
-        upsample_params(group.contiguous(), img.shape[-2:]).contiguous(
-            memory_format=cl) for group in split_params(params))
+    if kept and params.shape[-2:] != img.shape[-2:]:
+        w, b, sigma, n = (
+            _resize_opencv(group.contiguous(), img.shape[-2:], slot=name)
+            for name, group in zip(('w', 'b', 'sigma', 'n'),
+                                   split_params(params)))
+    else:
+        w, b, sigma, n = (
+            upsample_params(group.contiguous(), img.shape[-2:]).contiguous(
+                memory_format=cl) for group in split_params(params))
     if mean_colour is not None:
         mean_colour = mean_colour.to(img.device)
         w = _with_mean_colour(w, params[:, PARAM_SLICES['weight']].mean(

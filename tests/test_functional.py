@@ -272,6 +272,33 @@ def test_half_precision_translation_on_the_cpu(dtype):
     assert float((out.float() - ref).abs().mean()) < 0.01
 
 
+def test_kept_buffers_never_leave_a_call():
+    """The CPU path keeps its image-sized temporaries per thread
+    (``_scratch``): a later call, of another size or under another autograd
+    mode, leaves an earlier result untouched, and the results equal the
+    torch (autograd) path's."""
+    DF._SCRATCH.__dict__.pop('buffers', None)
+    img = scene_image(40, 52, seed=11).contiguous()  # NCHW: a copy is kept
+    params = random_params(1, 6, 7, sigma_max=2.0, seed=12)
+    noise = DF.make_noise((1, 3, 40, 52), seed=13)
+    with torch.inference_mode():
+        first = DF.translate(img, params, noise=noise)
+    kept = DF._SCRATCH.buffers
+    assert {'image', 'w', 'b', 'sigma', 'n', 'ycbcr'} <= set(kept)
+    ptrs = {slot: t.data_ptr() for slot, t in kept.items()}
+    assert first.data_ptr() not in ptrs.values()
+    copy = first.clone()
+    with torch.no_grad():  # buffers made under inference mode, written here
+        again = DF.translate(img, params, noise=noise)
+        assert {slot: t.data_ptr() for slot, t in kept.items()} == ptrs
+        other = DF.translate(img[..., :30, :33].contiguous(), params * 0.5,
+                             noise=noise[..., :30, :33].contiguous())
+    assert torch.equal(first, copy) and torch.equal(again, first)
+    assert other.shape[-2:] == (30, 33) and kept['w'].shape[1:3] == (30, 33)
+    ref = DF.translate(img, params.clone().requires_grad_(), noise=noise)
+    assert float((ref - first).abs().max()) < 2e-5
+
+
 def test_opencv_tiles_cut_rows_and_columns(monkeypatch):
     """Wide images are cut into columns as well as rows: with tiles far
     smaller than the image (and than the widest blur margin), both OpenCV
