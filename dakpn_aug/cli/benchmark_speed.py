@@ -100,13 +100,31 @@ def machine(device: str) -> str:
     return text
 
 
+def _small_calls(threads: int, calls: int = 2000) -> float:
+    """Seconds per call of ``calls`` small in-place torch ops (each
+    releases Python's GIL) shared by ``threads`` Python threads."""
+    def work():
+        x = torch.zeros(4096)
+        for _ in range(calls // threads):
+            x.add_(1.0)
+    pool = [threading.Thread(target=work) for _ in range(threads)]
+    t0 = timer()
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    return (timer() - t0) / calls
+
+
 def machine_state() -> str:
-    """What one 4 KiB page fault and a 1024x1024 matmul cost right now
-    (best of 5): a VM's speed drifts with its host, and the translation
-    faults in every fresh buffer it writes, so the table says what the
-    machine was like while it ran."""
+    """What one 4 KiB page fault, a 1024x1024 matmul and a small torch
+    call (alone, and shared by two Python threads that hand the GIL back
+    and forth, as the translation's tile threads do) cost right now, best
+    of 5: a VM's speed drifts with its host, and the translation faults in
+    fresh buffers and makes ~1,000 small calls per image, so the table
+    says what the machine was like while it ran."""
     import mmap
-    size, faults, matmul = 64 << 20, [], []
+    size, faults, matmul, one, two = 64 << 20, [], [], [], []
     a = torch.rand(1024, 1024)
     for _ in range(5):
         with mmap.mmap(-1, size) as buf:  # fresh pages: each write faults
@@ -116,8 +134,11 @@ def machine_state() -> str:
         t0 = timer()
         a @ a
         matmul.append(timer() - t0)
+        one.append(_small_calls(1))
+        two.append(_small_calls(2))
     return (f'page fault {1e6 * min(faults):.2f} us, 1024x1024 matmul '
-            f'{1e3 * min(matmul):.1f} ms')
+            f'{1e3 * min(matmul):.1f} ms, small call {1e6 * min(one):.1f} '
+            f'us alone / {1e6 * min(two):.1f} us in two threads')
 
 
 # ---------------------------------------------------------------- inputs
