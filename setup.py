@@ -35,13 +35,21 @@ class BuildPyWithStartupHook(build_py):
 
 
 def index_description(readme: str = 'README.md') -> str:
-    """The README for a package index page: a picture given by a relative
-    path (``![alt](docs/x.png)``) cannot render there, so it becomes a line
-    naming the picture and where it is (the sdist carries ``docs/``)."""
+    """The README for a package index page: a picture or a link given by a
+    relative path (``![alt](docs/x.png)``, ``[text](docs/x.md)``) cannot
+    resolve there, so a picture becomes a line naming it and where it is,
+    a link its text and the path (the sdist carries ``docs/``)."""
     with open(readme, encoding='utf-8') as f:
         text = f.read()
-    return re.sub(r'!\[([^\]]*)\]\((?![a-z]+://)([^)\s]+)\)',
+    text = re.sub(r'!\[([^\]]*)\]\((?![a-z]+://)([^)\s]+)\)',
                   r'*(Picture: \1; `\2` in the source distribution.)*', text)
+
+    def link(m):
+        label, path = m.groups()
+        where = f'`{path}` in the source distribution'
+        return where if label == path else f'{label} ({where})'
+
+    return re.sub(r'\[([^\]]*)\]\((?![a-z]+://|#)([^)\s]+)\)', link, text)
 
 
 setup(long_description=index_description(),

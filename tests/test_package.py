@@ -157,7 +157,9 @@ def test_wheel_works_from_an_empty_directory(tmp_path):
     description = metadata.read_text()
     assert '](docs/' not in description
     assert description.count('Picture: ') == \
-        (ROOT / 'README.md').read_text().count('](docs/')
+        (ROOT / 'README.md').read_text().count('](docs/') - \
+        (ROOT / 'README.md').read_text().count('.md](docs/')
+    assert '[docs/speed.md](' not in description  # a link, not a picture
     assert (target / 'dakpn_aug' / '.mim' / 'configs' / 'demo' /
             'dakpn_demo.py').is_file()
     assert not (target / 'dakpn_aug' / '.mim' / 'configs').is_symlink()
