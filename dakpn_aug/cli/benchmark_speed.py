@@ -10,17 +10,16 @@ Usage:
 
 Cases (batch 1, float32 RGB in [0, 1], 96x160 parameters, noise on):
 ``translate`` alone with identity, "typical" (smooth maps, sigma in [0, 2])
-and "full range" (sigma spread uniformly over [0, SIGMA_MAX]) parameters
-at every size, and with ``--bundle B --bundle-image I`` the parameters the
-trained bundle B predicts for image I (what a user's translation costs:
-the synthetic cases' three sigma maps are unrelated random fields); a
-batch of 8 per image; the semantic encoder + KPN +
-translation (``translate_batch``) and the encoder alone, in float32 and
-under bfloat16 autocast (``encoder_dtype='bfloat16'``); the peak memory of
-one image at 4K; the authors' per-pixel 25x25 kernel loop (implemented
-here, checked against the package's exact mode) on their 90x160 patch,
-scaled by pixel count; on CUDA the half-precision batched path in images
-per second.
+and "full range" (sigma spread uniformly over [0, SIGMA_MAX]) parameters at
+every size, and with ``--bundle B --bundle-image I`` the parameters the
+trained bundle B predicts for image I (what a user's translation costs: the
+synthetic cases' three sigma maps are unrelated random fields); a batch of
+8 per image; the semantic encoder + KPN + translation (``translate_batch``)
+and the encoder alone, in float32 and under bfloat16 autocast
+(``encoder_dtype='bfloat16'``); the peak memory of one image at 4K; the
+authors' per-pixel 25x25 kernel loop (implemented here, checked against the
+package's exact mode) on their 90x160 patch, scaled by pixel count; on CUDA
+the half-precision batched path in images per second.
 
 Times: ``torch.utils.benchmark.Timer`` (it synchronises CUDA), median and
 interquartile range over ``--repeats`` runs after a warm-up. Memory: a
@@ -28,8 +27,9 @@ fresh process per case, its resident set sampled with psutil during the
 call (CPU), or ``torch.cuda.max_memory_allocated``. Other processes' share
 of the CPU during each case, and the share a VM's host stole (psutil), are
 in the table: a 2-core machine's timings are only worth what that column
-says. Goals are printed beside the
-measurements, never instead of them.
+says; the header gives the machine's state at the start and the end
+(:func:`machine_state`). Goals are printed beside the measurements, never
+instead of them.
 """
 from __future__ import annotations
 
