@@ -299,6 +299,31 @@ def test_kept_buffers_never_leave_a_call():
     assert float((ref - first).abs().max()) < 2e-5
 
 
+def test_tile_pool_threads_run_kernels_on_one_thread():
+    """The tile pool's threads run torch's kernels on one thread each (the
+    pool already shares the cores between tiles); the caller's thread
+    count, and the count a thread takes on its first use, stay as they
+    were (torch.set_num_threads also sets that default)."""
+    import threading
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        DF._POOL.clear()  # a fresh pool, made by this test
+        pool = DF._band_pool(2)
+        counts = [pool.submit(torch.get_num_threads) for _ in range(4)]
+        assert [f.result() for f in counts] == [1] * 4
+        assert torch.get_num_threads() == 2
+        seen = []
+        thread = threading.Thread(
+            target=lambda: seen.append(torch.get_num_threads()))
+        thread.start()
+        thread.join()
+        assert seen == [2]
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_opencv_tiles_cut_rows_and_columns(monkeypatch):
     """Wide images are cut into columns as well as rows: with tiles far
     smaller than the image (and than the widest blur margin), both OpenCV
