@@ -255,6 +255,18 @@ def _scratch(slot: str, shape: Tuple[int, ...]) -> Tensor:
     return buf
 
 
+def _scratch_plane(rows: int, cols: int) -> np.ndarray:
+    """A (rows, cols) float32 array in a buffer kept per thread that grows
+    to the largest size asked for: a blur level filtered on one box
+    (:func:`_blur_plane_cv2`), read once by the blend and never returned.
+    A numpy view: making it costs no torch call (each torch call lets the
+    other tile thread take the GIL, and there are ~100 boxes per image)."""
+    buf = getattr(_SCRATCH, 'plane', None)
+    if buf is None or buf.size < rows * cols:
+        buf = _SCRATCH.plane = np.empty(rows * cols, np.float32)
+    return buf[:rows * cols].reshape(rows, cols)
+
+
 def _opencv_images(t: Tensor):
     """The (H, W, C) images of a (B, H, W, C) tensor whose rows are
     contiguous, as numpy views with plain C strides (torch may give a size-1
@@ -518,23 +530,24 @@ def _level_kernel_numpy(sigma: float, kernel_size: int):
                              2 * radius + 1).to(torch.float32).numpy()
 
 
-def _blur_fixed_cv2(x_nhwc: Tensor, sigma: float,
+def _blur_plane_cv2(plane: np.ndarray, sigma: float,
                     kernel_size: int) -> Tensor:
-    """:func:`_blur_fixed` without padding or autograd, by OpenCV.
+    """:func:`_blur_fixed` of one (H, W) float32 plane (any row stride)
+    without padding or autograd, by OpenCV, into a buffer kept per thread
+    (:func:`_scratch_plane`): valid until this thread's next call.
 
     The same separable kernel (:func:`gaussian_kernel1d`, same radius) and
     the same replicate border (``BORDER_REPLICATE`` repeats the edge pixel,
     as the padding does); OpenCV's SIMD row and column filters run 3-5x
     faster on CPU than torch's depthwise convolutions of the same taps
-    (README, "Speed"). For float32 CPU images that need no gradient.
+    (README, "Speed").
     """
     import cv2
     k = _level_kernel_numpy(sigma, kernel_size)
-    out = torch.empty_like(x_nhwc)
-    for src, dst in zip(_opencv_images(x_nhwc), _opencv_images(out)):
-        cv2.sepFilter2D(src, -1, k, k, dst=dst,
-                        borderType=cv2.BORDER_REPLICATE)
-    return out
+    out = _scratch_plane(*plane.shape)
+    cv2.sepFilter2D(plane, -1, k, k, dst=out,
+                    borderType=cv2.BORDER_REPLICATE)
+    return torch.from_numpy(out)
 
 
 def sigma_to_level(sigma: Tensor) -> Tensor:
@@ -605,8 +618,8 @@ def _levels_between(u_min: float, u_max: float) -> Tuple[int, int]:
     return lo, hi
 
 
-def _blend_levels_into(out: Tensor, x: Tensor, u: Tensor,
-                       level_on_box) -> None:
+def _blend_levels_into(out: Tensor, x: Tensor, u: Tensor, level_on_box,
+                       boxes: Optional[list] = None) -> None:
     """Without autograd: ``out`` = the levels of ``x`` blended at ``u``,
     level by level: ``out = lerp(out, L_k, clamp(u - (k - 1), 0,
     1))`` from ``out = x`` (level 0) leaves ``L_k`` where ``u >= k``, the
@@ -617,20 +630,19 @@ def _blend_levels_into(out: Tensor, x: Tensor, u: Tensor,
     Level ``k`` only matters where ``k - 1 < u < k + 1`` (below, its weight
     is 0; above, level ``k + 1`` overwrites it with weight 1), so each level
     is filtered and blended on the box of rows and columns whose ``u``
-    range meets that interval (:func:`_level_boxes`): at 4K a tile spans a
-    few of the 96x160 parameter cells and most levels cover part of it.
-    ``level_on_box(sigma, (r0, r1, c0, c1))`` is the level ``sigma`` of
-    ``x`` on that box of ``out``'s pixels.
+    range meets that interval (``boxes``, else :func:`_level_boxes` of
+    ``u``): at 4K a tile spans a few of the 96x160 parameter cells and most
+    levels cover part of it. ``level_on_box(sigma, (r0, r1, c0, c1))`` is
+    the level ``sigma`` of ``x`` on that box of ``out``'s pixels.
     """
     out.copy_(x)
-    for k, (r0, r1, c0, c1) in _level_boxes(u):
-        u_box = u[:, r0:r1, c0:c1]
-        ramp = torch.sub(u_box, k - 1).clamp_(0.0, 1.0)
+    for k, (r0, r1, c0, c1) in _level_boxes(u) if boxes is None else boxes:
+        ramp = torch.sub(u[:, r0:r1, c0:c1], k - 1).clamp_(0.0, 1.0)
         out[:, r0:r1, c0:c1].lerp_(
             level_on_box(SIGMA_LEVELS[k], (r0, r1, c0, c1)), ramp)
 
 
-def _level_boxes(u: Tensor):
+def _level_boxes(u: Tensor) -> List[Tuple[int, Tuple[int, int, int, int]]]:
     """``(k, (r0, r1, c0, c1))`` for each level ``k >= 1`` that some pixel
     of ``u`` (B, h, w, C) needs: the rows and columns whose range of
     ``u`` meets ``(k - 1, k + 1)``. A pixel in that interval has its row's
@@ -644,25 +656,48 @@ def _level_boxes(u: Tensor):
     height = u.shape[1]
     ranges = torch.cat([u.amin((0, 2, 3)), u.amax((0, 2, 3)),
                         u.amin(1).amin((0, 2)), u.amax(1).amax((0, 2))])
-    row_min, row_max, col_min, col_max = np.split(
+    return _boxes_of_ranges(*np.split(
         ranges.float().cpu().numpy(),
-        [height, 2 * height, 2 * height + u.shape[2]])
-    for k in range(1, SIGMA_NUM_LEVELS):
-        rows = np.flatnonzero((row_min < k + 1) & (row_max > k - 1))
-        cols = np.flatnonzero((col_min < k + 1) & (col_max > k - 1))
-        if rows.size and cols.size:
-            yield k, (int(rows[0]), int(rows[-1]) + 1, int(cols[0]),
-                      int(cols[-1]) + 1)
+        [height, 2 * height, 2 * height + u.shape[2]]))
 
 
-def _cv2_level_on_box(src: Tensor, rows: slice, cols: slice,
+def _plane_level_boxes(u: Tensor) -> list:
+    """:func:`_level_boxes` of every plane of ``u`` (B, C, h, w, float32
+    on the CPU): ``boxes[i][c]`` are plane ``(i, c)``'s, from one torch
+    reduction per bound for all planes (torch.aminmax along one
+    dimension is ~30x slower than amin and amax, measured)."""
+    height = u.shape[2]
+    ranges = torch.cat([u.amin(3), u.amax(3), u.amin(2), u.amax(2)],
+                       2).numpy()
+    cuts = [height, 2 * height, 2 * height + u.shape[3]]
+    return [[_boxes_of_ranges(*np.split(plane, cuts)) for plane in image]
+            for image in ranges]
+
+
+def _boxes_of_ranges(row_min: np.ndarray, row_max: np.ndarray,
+                     col_min: np.ndarray, col_max: np.ndarray) -> list:
+    """The boxes of :func:`_level_boxes` from the ``u`` range of each row
+    and column, for all levels at once."""
+    k = np.arange(1, SIGMA_NUM_LEVELS, dtype=np.float32)[:, None]
+    rows = (row_min < k + 1) & (row_max > k - 1)  # (levels, rows)
+    cols = (col_min < k + 1) & (col_max > k - 1)
+    r0, c0 = rows.argmax(1), cols.argmax(1)
+    r1 = rows.shape[1] - rows[:, ::-1].argmax(1)
+    c1 = cols.shape[1] - cols[:, ::-1].argmax(1)
+    return [(j + 1, (int(r0[j]), int(r1[j]), int(c0[j]), int(c1[j])))
+            for j in np.flatnonzero(rows.any(1) & cols.any(1))]
+
+
+def _cv2_level_on_box(plane: np.ndarray, rows: slice, cols: slice,
                       kernel_size: int):
     """``level_on_box`` of :func:`_blend_levels_into` for a tile at
-    ``src[:, rows, cols]`` (B, H, W, C): each box is filtered on itself
-    plus the level's radius (:func:`_margin_box`). ``src`` must reach the
-    image's own edges or extend the largest level's radius beyond the
-    tile, so that the replicate border only meets the image's edges."""
-    height, width = src.shape[1:3]
+    ``plane[rows, cols]`` of one (H, W) plane: each box is filtered on
+    itself plus the level's radius (:func:`_margin_box`) and returned as a
+    (1, h, w, 1) view of a kept buffer (:func:`_blur_plane_cv2`). ``plane``
+    must reach the image's own edges or extend the largest level's radius
+    beyond the tile, so that the replicate border only meets the image's
+    edges."""
+    height, width = plane.shape
 
     def level_on_box(sigma: float, box) -> Tensor:
         r0, r1, c0, c1 = box
@@ -670,8 +705,8 @@ def _cv2_level_on_box(src: Tensor, rows: slice, cols: slice,
             (rows.start + r0, rows.start + r1, cols.start + c0,
              cols.start + c1), _level_radius(sigma, kernel_size), height,
             width)
-        return _blur_fixed_cv2(src[:, t0:t1, l0:l1], sigma,
-                               kernel_size)[:, rr, cc]
+        return _blur_plane_cv2(plane[t0:t1, l0:l1], sigma,
+                               kernel_size)[None, rr, cc, None]
 
     return level_on_box
 
@@ -689,17 +724,18 @@ def _blend_channels_cv2(out: Tensor, src: Tensor, rows: slice, cols: slice,
     shared by the three channels at 720x1280, 44% at 4K). Image by image,
     so that an image of a batch comes out bit for bit as translated alone
     (OpenCV's filters round the last bit by where a box starts)."""
-    planes = _planes(src)  # (B, C, H, W)
+    planes = _planes(src).numpy()  # (B, C, H, W)
     u_planes = u.permute(0, 3, 1, 2).contiguous()  # free for planes' views
     blended = torch.empty_like(u_planes)
-    for i in range(src.shape[0]):
-        for c in range(src.shape[3]):
-            plane = planes[i:i + 1, c, :, :, None]  # (1, H, W, 1)
-            _blend_levels_into(blended[i:i + 1, c, :, :, None],
-                               plane[:, rows, cols],
-                               u_planes[i:i + 1, c, :, :, None],
+    for i, image_boxes in enumerate(_plane_level_boxes(u_planes)):
+        for c, boxes in enumerate(image_boxes):
+            plane = planes[i, c]
+            _blend_levels_into(blended[i, c, :, :, None][None],
+                               torch.from_numpy(plane)[None, rows, cols,
+                                                       None],
+                               u_planes[i, c, :, :, None][None],
                                _cv2_level_on_box(plane, rows, cols,
-                                                 kernel_size))
+                                                 kernel_size), boxes)
     _planes_into(out, blended)
 
 

@@ -229,6 +229,13 @@ def test_levels_are_blended_only_where_pixels_need_them():
             r0, r1, c0, c1 = boxes[k]
             need[r0:r1, c0:c1] = False
         assert not need.any(), k
+    # The OpenCV path's boxes of every (image, channel) plane at once are
+    # each plane's own.
+    two = torch.cat([smooth, smooth.flip(1)])
+    per_plane = DF._plane_level_boxes(two.permute(0, 3, 1, 2).contiguous())
+    assert [[DF._level_boxes(two[i:i + 1, ..., c:c + 1]) for c in range(3)]
+            for i in range(2)] == per_plane
+    assert per_plane[0] != per_plane[1]
     x = torch.rand(1, 6, 10, 3)
     levels = [x] + [torch.rand_like(x) for _ in DF.SIGMA_LEVELS[1:]]
 
