@@ -331,6 +331,30 @@ def test_tile_pool_threads_run_kernels_on_one_thread():
         torch.set_num_threads(threads)
 
 
+@pytest.mark.parametrize('limit', [0, 40 * 64 * 3 * 4])
+def test_batch_images_side_by_side_equal_each_alone(monkeypatch, limit):
+    """A batch above the whole-image limit goes image by image, the images
+    side by side on the pool's threads (tile by tile below ``limit``
+    bytes per image, whole above): each image bit for bit as translated
+    alone, with the caller's thread count untouched."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    monkeypatch.setattr(DF, '_WHOLE_IMAGE_MAX_BYTES', limit)
+    try:
+        img = torch.rand(5, 3, 40, 64, generator=torch.Generator()
+                         .manual_seed(0))
+        params = random_params(5, 6, 8, sigma_max=DF.SIGMA_MAX, seed=1)
+        noise = DF.make_noise((5, 3, 40, 64), seed=2)
+        with torch.inference_mode():
+            batch = DF.translate(img, params, noise=noise)
+            alone = [DF.translate(img[i:i + 1], params[i:i + 1],
+                                  noise=noise[i:i + 1]) for i in range(5)]
+        assert torch.equal(batch, torch.cat(alone))
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_opencv_tiles_cut_rows_and_columns(monkeypatch):
     """Wide images are cut into columns as well as rows: with tiles far
     smaller than the image (and than the widest blur margin), both OpenCV
