@@ -53,6 +53,9 @@ def test_speed_benchmark_quick_runs(tmp_path):
         assert f'| cpu | {case} |' in md, case
     assert '360x640 / 180x320 = ' in md  # the linear-in-pixels ratio
     assert 'pixels (trained bundle; median' in md
+    # The batch goal is judged on paired rounds of batch and single calls.
+    assert re.search(r'\| <= batch 1: (met|NOT met) \(\d+\.\d\dx per image '
+                     r'in paired rounds, IQR \d+\.\d\d\) \|', md)
     # The machine's state at the start and the end of the run.
     assert len(re.findall(r'page fault \d+\.\d+ us, 1024x1024 matmul '
                           r'\d+\.\d+ ms, small call \d+\.\d us alone / '
