@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import threading
 from typing import List, Optional, Tuple
 
@@ -833,9 +834,9 @@ def _translate_opencv(img: Tensor, params: Tensor, noise: Optional[Tensor],
     """:func:`translate` without autograd on the CPU for a batch larger
     than :data:`_WHOLE_IMAGE_MAX_BYTES`, image by image (side by side on
     the thread pool), so that no temporary is batch-sized: each image
-    through the whole-image path when
-    it fits under that limit (a batch of 720x1280 images), else tile by
-    tile (:func:`_translate_opencv_one`: 4K). Temporaries beyond the limit
+    through the whole-image path when it fits under that limit (a batch of
+    720x1280 images), else tile by tile (:func:`_translate_opencv_one`:
+    4K). Temporaries beyond the limit
     cost a page fault per 4 KiB on every call (README, "Speed").
     """
     bsz, _, height, width = img.shape
@@ -951,6 +952,19 @@ def _translate_opencv_one(img: Tensor, params: Tensor,
 
 
 _POOL: dict = {}
+_POOL_LOCK = threading.Lock()  # callers on several threads make one pool
+
+
+def _forget_pools() -> None:
+    """In a forked child (a dataloader worker): the parent's pool has no
+    threads here, and its lock may have been held at the fork."""
+    global _POOL_LOCK
+    _POOL.clear()
+    _POOL_LOCK = threading.Lock()
+
+
+if hasattr(os, 'register_at_fork'):
+    os.register_at_fork(after_in_child=_forget_pools)
 
 
 def _one_kernel_thread(ready) -> None:
@@ -968,32 +982,35 @@ def _one_kernel_thread(ready) -> None:
 
 
 def _band_pool(workers: int):
-    """A thread pool of ``workers`` threads for this process (a forked
-    dataloader worker makes its own), whose threads run torch's kernels
-    on one thread each (:func:`_one_kernel_thread`), or None for one
-    worker."""
+    """A thread pool of ``workers`` threads for this process, whose
+    threads run torch's kernels on one thread each
+    (:func:`_one_kernel_thread`), or None for one worker."""
     if workers <= 1:
         return None
-    import os
+    with _POOL_LOCK:
+        if workers not in _POOL:
+            _POOL.clear()
+            _POOL[workers] = _new_pool(workers)
+        return _POOL[workers]
+
+
+def _new_pool(workers: int):
     from concurrent.futures import ThreadPoolExecutor
-    key = (os.getpid(), workers)
-    if key not in _POOL:
-        _POOL.clear()  # a parent's pool has no threads in a forked child
-        # torch.set_num_threads sets the calling thread's count and the
-        # count threads take on their first use: once every pool thread
-        # has set its own, the caller's count is put back as that default.
-        threads = torch.get_num_threads()
-        ready = threading.Barrier(workers + 1)
-        pool = ThreadPoolExecutor(workers, thread_name_prefix='dakpn-blur',
-                                  initializer=_one_kernel_thread,
-                                  initargs=(ready, ))
-        started = [pool.submit(int) for _ in range(workers)]
-        ready.wait()
-        torch.set_num_threads(threads)
-        for future in started:
-            future.result()
-        _POOL[key] = pool
-    return _POOL[key]
+
+    # torch.set_num_threads sets the calling thread's count and the count
+    # threads take on their first use: once every pool thread has set its
+    # own, the caller's count is put back as that default.
+    threads = torch.get_num_threads()
+    ready = threading.Barrier(workers + 1)
+    pool = ThreadPoolExecutor(workers, thread_name_prefix='dakpn-blur',
+                              initializer=_one_kernel_thread,
+                              initargs=(ready, ))
+    started = [pool.submit(int) for _ in range(workers)]
+    ready.wait()
+    torch.set_num_threads(threads)
+    for future in started:
+        future.result()
+    return pool
 
 
 def _local_blur_fast(img: Tensor, sigma: Tensor, kernel_size: int,

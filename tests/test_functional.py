@@ -1,5 +1,6 @@
 """Per-op tests of the translation core (kornia style)."""
 import math
+import os
 
 import pytest
 import torch
@@ -327,6 +328,26 @@ def test_tile_pool_threads_run_kernels_on_one_thread():
         thread.start()
         thread.join()
         assert seen == [2]
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_forked_child_forgets_the_parents_pool():
+    """A forked child (a dataloader worker) starts without the parent's
+    pool, whose threads it does not have, and with a free lock even when
+    the parent held it at the fork."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert DF._band_pool(2) is not None
+        with DF._POOL_LOCK:
+            pid = os.fork()
+            if pid == 0:  # the child: exit code 0 only if all holds
+                ok = not DF._POOL and DF._POOL_LOCK.acquire(timeout=5)
+                os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert DF._POOL  # the parent keeps its pool
     finally:
         torch.set_num_threads(threads)
 
