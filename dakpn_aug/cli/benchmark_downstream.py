@@ -270,6 +270,13 @@ def check_same_bundle(out: Path, bundle: Path) -> None:
             'delete it')
 
 
+def fcn_score_seeds(out: Path, seeds) -> list:
+    """The seeds whose target-only segmenter was trained in ``out`` (a run
+    reused from another run's records has no weights here)."""
+    return [seed for seed in seeds if (
+        out / 'target-only' / f'seed{seed}' / 'encoder.pth').is_file()]
+
+
 def fcn_scores(out: Path, source: Path, bundle: Path, seeds) -> dict:
     """FCN-score of the synthetic images, untranslated and translated
     offline by ``bundle``, under each seed's target-only segmenter: image
@@ -775,10 +782,15 @@ def main(argv=None) -> int:
                          so_far_per_class, runs=runs, protocol=protocol)
     results, per_class = collect(runs, seeds)
     fcn = None
-    if 'target-only' in variants and uses_dakpn:
+    scorers = fcn_score_seeds(out, seeds)
+    if 'target-only' in variants and uses_dakpn and scorers:
         print('FCN-score: translating the synthetic images offline and '
-              'scoring them with the target-only segmenters', flush=True)
-        fcn = fcn_scores(out, roots[0], bundles_per_seed[0], seeds)
+              'scoring them with the target-only segmenters of seeds '
+              f'{", ".join(map(str, scorers))}', flush=True)
+        fcn = fcn_scores(out, roots[0], bundles_per_seed[0], scorers)
+    elif 'target-only' in variants and uses_dakpn:
+        print(f'FCN-score: skipped: no target-only weights in {out} (runs '
+              'taken from --reuse records keep no weights)', flush=True)
     md = write_report(results, seeds, args.iters, counts, out, per_class,
                       fcn, runs=runs, protocol=protocol)
     print('\n' + md + f'\nwritten: {out}/downstream.md, .json, .png')

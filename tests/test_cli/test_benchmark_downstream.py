@@ -203,6 +203,18 @@ def test_results_of_another_bundle_are_not_reused(bench, tmp_path):
         bench.check_same_bundle(tmp_path, other)
 
 
+def test_fcn_score_only_with_target_only_weights(bench, tmp_path):
+    """The FCN-score needs each seed's target-only segmenter: runs taken
+    from --reuse records have none here, and are left out (all reused:
+    the score is skipped) instead of failing the finished benchmark."""
+    assert bench.fcn_score_seeds(tmp_path, [0, 1, 2]) == []
+    for seed in (0, 2):
+        weights = tmp_path / 'target-only' / f'seed{seed}' / 'encoder.pth'
+        weights.parent.mkdir(parents=True)
+        weights.write_bytes(b'')
+    assert bench.fcn_score_seeds(tmp_path, [0, 1, 2]) == [0, 2]
+
+
 def test_bring_your_own_data_runs_the_chosen_methods(tmp_path):
     """--data DIR --methods: any demo-layout data set, the chosen rows only
     (a peer needs no bundle), the report without a target row says n/a."""
