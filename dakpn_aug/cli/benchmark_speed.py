@@ -505,7 +505,7 @@ def benchmark(device: str, args) -> Tuple[List[Dict], List[str]]:
     first, last = args.sizes[0], args.sizes[-1]
     # The goal compares a batch with single images timed back to back
     # (paired rounds, as the 4K ratio): rows timed minutes apart differ by
-    # this VM's drift (up to 1.5x between runs today).
+    # a VM's drift (up to 1.5x within an hour on the development VM).
     batch = translate_case('typical', first, device, BATCH)
     t = timed(batch, max(3, args.repeats // 2), args.retries, BATCH)
     ratio, spread = paired_ratio(translate_case('typical', first, device),
