@@ -1,35 +1,27 @@
 """Speed and memory of the DA-KPN translation: the README "Speed" table.
 
 Usage:
-    python tools/benchmark_speed.py --threads 2                  # minutes
-    python tools/benchmark_speed.py --quick                      # smoke test
     python tools/benchmark_speed.py --threads 2 --readme README.md \
-        --bundle work_dirs/demo/dakpn/dakpn_bundle.pth \
-        --bundle-image work_dirs/demo/data/gta5/images/00000.png
-    python tools/benchmark_speed.py --profile                    # + profiler
+        [--bundle BUNDLE --bundle-image IMAGE] [--profile]
+    python tools/benchmark_speed.py --quick                  # smoke test
 
 Cases (batch 1, float32 RGB in [0, 1], 96x160 parameters, noise on):
-``translate`` alone with identity, "typical" (smooth maps, sigma in [0, 2])
-and "full range" (sigma spread uniformly over [0, SIGMA_MAX]) parameters at
-every size, and with ``--bundle B --bundle-image I`` the parameters the
-trained bundle B predicts for image I (what a user's translation costs: the
-synthetic cases' three sigma maps are unrelated random fields); a batch of
-8 per image; the semantic encoder + KPN + translation (``translate_batch``)
-and the encoder alone, in float32 and under bfloat16 autocast
-(``encoder_dtype='bfloat16'``); the peak memory of one image at 4K; the
-authors' per-pixel 25x25 kernel loop (implemented here, checked against the
-package's exact mode) on their 90x160 patch, scaled by pixel count; on CUDA
-the half-precision batched path in images per second.
+``translate`` with identity, "typical" (smooth maps, sigma in [0, 2]),
+"full range" (sigma spread uniformly over [0, SIGMA_MAX]) and, with
+``--bundle``, the parameters a trained bundle predicts for an image; a
+batch of 8; the encoder + KPN + translation in float32 and under bfloat16
+autocast, with and without label guidance; peak memory at the largest
+size; the authors' per-pixel 25x25 loop on their 90x160 patch; on CUDA the
+half-precision batched path in images per second.
 
 Times: ``torch.utils.benchmark.Timer`` (it synchronises CUDA), median and
-interquartile range over ``--repeats`` runs after a warm-up. Memory: a
-fresh process per case, its resident set sampled with psutil during the
-call (CPU), or ``torch.cuda.max_memory_allocated``. Other processes' share
-of the CPU during each case, and the share a VM's host stole (psutil), are
-in the table: a 2-core machine's timings are only worth what that column
-says; the header gives the machine's state at the start and the end
-(:func:`machine_state`). Goals are printed beside the measurements, never
-instead of them.
+interquartile range after a warm-up; comparisons of two cases (4K against
+720x1280, a batch against single images) from paired rounds, because a
+shared machine's speed drifts between cases timed minutes apart. Beside
+each row: the share of the CPU other processes used and the VM's host
+stole (psutil). Memory: a fresh process per case, its resident set
+sampled with psutil (CPU), or the CUDA allocator's peak. Goals are printed
+beside the measurements, never instead of them.
 """
 from __future__ import annotations
 
@@ -38,7 +30,6 @@ import json
 import os
 import platform
 import re
-import statistics
 import subprocess
 import sys
 import threading
@@ -59,30 +50,27 @@ for _msg in (r'Fail to import ``MultiScaleDeformableAttention',
              r'pkg_resources is deprecated'):  # import-time noise of mmcv
     warnings.filterwarnings('ignore', message=_msg)
 
-SIGMA, NOISE = DF.PARAM_SLICES['sigma'], DF.PARAM_SLICES['noise']
 LOW_RES = (96, 160)  # the parameter maps' resolution (encoder input size)
 NAIVE_CROP = (90, 160)  # the authors' patch size
 REF, BIG = (720, 1280), (2160, 3840)
-MIB = float(1 << 20)
 BATCH, GPU_BATCH = 8, 16
 BUSY_WARN = 0.15  # flag rows timed while others used more of the CPU
-WARM_UP_S = 8.0  # seconds of translation before the first timed case
-
+WARM_UP_S = 8.0  # an idle VM runs its first seconds of work slower
 #: Goals, each judged where its case runs (CPU at 720x1280 unless named).
 GOAL_MS = {'translate: typical': 60.0, 'translate: full range': 75.0,
-           'encoder + translate': 200.0}
-GOAL_MEMORY_MB = 2048.0  # one 4K image
-GOAL_NAIVE_RATIO = 60.0  # ours vs the per-pixel loop, same run
+           'encoder + translate': 200.0,
+           'encoder + translate, label guidance': 200.0}
+GOAL_MEMORY_MB, GOAL_NAIVE_RATIO = 2048.0, 60.0  # one 4K image; x naive
 GOAL_GPU_IMAGES_PER_S, GOAL_GPU_4K_FPS = 1000.0, 200.0
-README_START, README_END = '<!-- speed-table:start -->', \
-    '<!-- speed-table:end -->'
+README_START, README_END = ('<!-- speed-table:start -->',
+                            '<!-- speed-table:end -->')
 
 
 def parse_size(text: str) -> Tuple[int, int]:
     m = re.fullmatch(r'\s*(\d+)x(\d+)\s*', text.lower())
     if not m or 0 in (int(m[1]), int(m[2])):
-        raise argparse.ArgumentTypeError(f'sizes are HxW, e.g. 720x1280; '
-                                         f'got {text!r}')
+        raise argparse.ArgumentTypeError(
+            f'sizes are HxW, e.g. 720x1280; got {text!r}')
     return int(m[1]), int(m[2])
 
 
@@ -90,42 +78,26 @@ def size_str(size) -> str:
     return f'{size[0]}x{size[1]}'
 
 
+def verdict(ok: bool) -> str:
+    return 'met' if ok else 'NOT met'
+
+
 def machine(device: str) -> str:
-    """The CPU as torch and psutil see it (the model name is the README's
-    to give: no portable API has it), or the GPU's name."""
+    """The CPU as torch and psutil see it (its model name is the README's
+    to give: no portable API has it), and the GPU's name."""
     text = (f'{platform.machine()} ({torch.backends.cpu.get_cpu_capability()}'
             f'), {psutil.cpu_count()} cores, torch {torch.__version__} '
             f'({torch.get_num_threads()} threads)')
-    if device == 'cuda':
-        text += f', {torch.cuda.get_device_name(0)}'
-    return text
-
-
-def _small_calls(threads: int, calls: int = 2000) -> float:
-    """Seconds per call of ``calls`` small in-place torch ops (each
-    releases Python's GIL) shared by ``threads`` Python threads."""
-    def work():
-        x = torch.zeros(4096)
-        for _ in range(calls // threads):
-            x.add_(1.0)
-    pool = [threading.Thread(target=work) for _ in range(threads)]
-    t0 = timer()
-    for t in pool:
-        t.start()
-    for t in pool:
-        t.join()
-    return (timer() - t0) / calls
+    return text + (f', {torch.cuda.get_device_name(0)}'
+                   if device == 'cuda' else '')
 
 
 def machine_state() -> str:
-    """What one 4 KiB page fault, a 1024x1024 matmul and a small torch
-    call (alone, and shared by two Python threads that hand the GIL back
-    and forth, as the translation's tile threads do) cost right now, best
-    of 5: a VM's speed drifts with its host, and the translation faults in
-    fresh buffers and makes ~1,000 small calls per image, so the table
-    says what the machine was like while it ran."""
+    """What one 4 KiB page fault and a 1024x1024 matmul cost now, best of
+    5: a VM's speed drifts with its host, and the translation faults in
+    fresh memory, so the table says what the machine was like."""
     import mmap
-    size, faults, matmul, one, two = 64 << 20, [], [], [], []
+    size, faults, matmul = 64 << 20, [], []
     a = torch.rand(1024, 1024)
     for _ in range(5):
         with mmap.mmap(-1, size) as buf:  # fresh pages: each write faults
@@ -135,11 +107,8 @@ def machine_state() -> str:
         t0 = timer()
         a @ a
         matmul.append(timer() - t0)
-        one.append(_small_calls(1))
-        two.append(_small_calls(2))
     return (f'page fault {1e6 * min(faults):.2f} us, 1024x1024 matmul '
-            f'{1e3 * min(matmul):.1f} ms, small call {1e6 * min(one):.1f} '
-            f'us alone / {1e6 * min(two):.1f} us in two threads')
+            f'{1e3 * min(matmul):.1f} ms')
 
 
 # ---------------------------------------------------------------- inputs
@@ -167,22 +136,22 @@ def make_params(case: str, device: str, seed: int = 0) -> torch.Tensor:
     p[:, 0:3] = 1.0 + torch.tensor([0.02, 0.15, 0.15]).view(1, 3, 1, 1) * \
         u[:, 0:3] - torch.tensor([0.0, 0.05, 0.05]).view(1, 3, 1, 1)
     p[:, 3:6] = torch.tensor([0.01, 0.05, 0.05]).view(1, 3, 1, 1) * u[:, 3:6]
-    s01 = (u[:, SIGMA] + 1.0) / 2.0
+    sigma, noise = DF.PARAM_SLICES['sigma'], DF.PARAM_SLICES['noise']
+    s01 = (u[:, sigma] + 1.0) / 2.0
     if case == 'typical':
-        p[:, SIGMA] = 2.0 * s01
+        p[:, sigma] = 2.0 * s01
     elif case == 'full range':  # each channel's ranks: a uniform histogram
         flat = s01.reshape(3, -1)
         ranks = flat.argsort(1).argsort(1).float() / (flat.shape[1] - 1)
-        p[:, SIGMA] = DF.SIGMA_MAX * ranks.view_as(s01)
+        p[:, sigma] = DF.SIGMA_MAX * ranks.view_as(s01)
     else:
         raise ValueError(f'unknown parameter case {case!r}')
-    p[:, NOISE] = 0.05 + 0.02 * u[:, NOISE]
+    p[:, noise] = 0.05 + 0.02 * u[:, noise]
     return p.to(device)
 
 
 def bundle_params(bundle: Path, image: Path, device: str) -> torch.Tensor:
-    """(1, 12, 96, 160) parameters the trained ``bundle`` predicts for
-    ``image`` (any image file OpenCV reads)."""
+    """The parameters the trained ``bundle`` predicts for ``image``."""
     import cv2
     from dakpn_aug import DAKPNTranslator
     from dakpn_aug.image import image_to_tensor
@@ -190,9 +159,9 @@ def bundle_params(bundle: Path, image: Path, device: str) -> torch.Tensor:
     if bgr is None:
         raise SystemExit(f'--bundle-image {image}: not an image file')
     tr = DAKPNTranslator.from_checkpoint(bundle, device=device)
-    rgb = image_to_tensor(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))[0]
     with torch.inference_mode():
-        return tr.predict_params(rgb.to(device))
+        return tr.predict_params(image_to_tensor(
+            cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))[0].to(device))
 
 
 def build_translator(encoder: str, device: str, seed: int = 0):
@@ -218,10 +187,9 @@ def build_translator(encoder: str, device: str, seed: int = 0):
 
 
 def guidance_labels(tr, img: torch.Tensor) -> torch.Tensor:
-    """(1, H, W) uint8 label map (as read from a PNG) for label guidance:
-    the encoder's own classes upsampled, with 2-pixel-wide vertical stripes
-    every 40 columns of another class (thin objects the encoder misses,
-    ~5% of the pixels)."""
+    """(1, H, W) uint8 labels (as read from a PNG): the encoder's classes
+    upsampled, with 2-pixel vertical stripes of another class every 40
+    columns (thin objects the encoder misses, ~5% of the pixels)."""
     with torch.inference_mode():
         pred = tr.encoder(img).argmax(1, keepdim=True).float()
     labels = F.interpolate(pred, size=img.shape[-2:],
@@ -232,12 +200,12 @@ def guidance_labels(tr, img: torch.Tensor) -> torch.Tensor:
 
 
 def translate_case(case: str, size, device: str, batch: int = 1,
-                   params=None):
+                   params=None) -> Callable:
     """translate() of a batch of ``size`` images with ``case``'s
     parameters (``params`` instead where given)."""
     img = make_image(size, device).expand(batch, -1, -1, -1).contiguous()
-    params = make_params(case, device) if params is None else params
-    params = params.expand(batch, -1, -1, -1)
+    params = (make_params(case, device) if params is None else params
+              ).expand(batch, -1, -1, -1)
     noise = DF.make_noise((batch, 3, *size), seed=0, device=device)
     return lambda: DF.translate(img, params, noise=noise)
 
@@ -246,29 +214,28 @@ def translate_case(case: str, size, device: str, batch: int = 1,
 
 
 class OtherLoad:
-    """Shares of the machine's CPU that other processes used, and that a
-    VM's host took (steal time), while it ran."""
+    """The shares of the CPU that other processes used (``share``) and
+    that a VM's host stole (``steal``) while the block ran."""
 
     @staticmethod
-    def _times():
-        """(all, idle, stolen) CPU seconds of the machine so far."""
+    def _times():  # all, idle, stolen, this process's CPU seconds
         t = psutil.cpu_times()._asdict()
         for guest in ('guest', 'guest_nice'):  # already counted in user
             t.pop(guest, None)
+        own = psutil.Process().cpu_times()
         return (sum(t.values()), t['idle'] + t.get('iowait', 0.0),
-                t.get('steal', 0.0))
+                t.get('steal', 0.0), own.user + own.system)
 
     def __enter__(self):
-        self.start, self.own = self._times(), psutil.Process().cpu_times()
+        self.start = self._times()
         return self
 
     def __exit__(self, *exc):
-        (total, idle, steal), own = self._times(), psutil.Process().cpu_times()
-        total, idle = total - self.start[0], idle - self.start[1]
-        steal -= self.start[2]
-        mine = (own.user + own.system) - (self.own.user + self.own.system)
-        self.share = max(0.0, total - idle - steal - mine) / max(total, 1e-9)
-        self.steal = steal / max(total, 1e-9)
+        total, idle, steal, mine = (b - a for a, b in
+                                    zip(self.start, self._times()))
+        total = max(total, 1e-9)
+        self.share = max(0.0, total - idle - steal - mine) / total
+        self.steal = steal / total
 
 
 def busy(row: Dict) -> float:
@@ -276,21 +243,23 @@ def busy(row: Dict) -> float:
     return row['other_cpu'] + row['host_steal']
 
 
+def _timer(fn: Callable) -> tbench.Timer:
+    return tbench.Timer(stmt='fn()', globals={'fn': fn},
+                        num_threads=torch.get_num_threads())
+
+
 def timed(fn: Callable, repeats: int, retries: int = 0, batch: int = 1
           ) -> Dict:
-    """Median and interquartile range (ms per image) of ``fn`` over
-    ``repeats`` runs after one warm-up, re-run up to ``retries`` times
-    while other processes and the host took more than BUSY_WARN of the
-    CPU."""
-    timer = tbench.Timer(stmt='fn()', globals={'fn': fn},
-                         num_threads=torch.get_num_threads())
-    best = None
+    """Median and IQR (ms per image) of ``repeats`` runs after a warm-up,
+    re-timed up to ``retries`` times while other processes and the host
+    took more than BUSY_WARN of the CPU (the least busy try is kept)."""
+    best, t = None, _timer(fn)
     for _ in range(retries + 1):
         with torch.inference_mode():
             fn()
             with OtherLoad() as load:
                 m = tbench.Measurement.merge(
-                    [timer.timeit(1) for _ in range(repeats)])[0]
+                    [t.timeit(1) for _ in range(repeats)])[0]
         row = dict(median_ms=1e3 * m.median / batch,
                    iqr_ms=1e3 * m.iqr / batch, other_cpu=load.share,
                    host_steal=load.steal)
@@ -304,20 +273,16 @@ def timed(fn: Callable, repeats: int, retries: int = 0, batch: int = 1
 def paired_ratio(small: Callable, large: Callable, rounds: int
                  ) -> Tuple[float, float]:
     """Median and IQR over ``rounds`` of ``time(large) / time(small)``,
-    each round timing both back to back: a warm-up call, then the median
-    of 3 timed calls of each. A shared machine's load drifts between two
-    cases timed minutes apart, far less within a round; and the first call
-    after the other size pays for the allocator's and the cache's state
-    the other size left (measured: up to 1.5x at 720x1280), which neither
-    size pays in a steady stream of its own images."""
-    timers = [tbench.Timer(stmt='fn()', globals={'fn': fn},
-                           num_threads=torch.get_num_threads())
-              for fn in (small, large)]
+    both timed back to back in each round (a warm-up call, then the median
+    of 3): the first call after the other case pays for the allocator's
+    and the cache's state it left (up to 1.5x at 720x1280, measured),
+    which a steady stream of one case does not."""
+    def steady(t: tbench.Timer) -> float:
+        t.timeit(1)
+        return tbench.Measurement.merge([t.timeit(1) for _ in range(3)]
+                                        )[0].median
 
-    def steady(timer) -> float:
-        timer.timeit(1)
-        return statistics.median(timer.timeit(1).median for _ in range(3))
-
+    timers = [_timer(small), _timer(large)]
     with torch.inference_mode():
         ratios = torch.tensor([steady(timers[1]) / steady(timers[0])
                                for _ in range(rounds)])
@@ -336,14 +301,14 @@ def memory_case(case: str, size, encoder: str, device: str) -> Callable:
 
 
 def peak_memory_child(case: str, size, encoder: str) -> float:
-    """In a fresh process: the peak rise of the resident set (MB) during
+    """In a fresh process: the peak rise of the resident set (MB) over
     two calls, sampled by psutil every 0.5 ms (and getrusage's lifetime
-    peak when the calls raised it)."""
+    peak where the calls raised it: a peak between two samples)."""
     import resource
     fn = memory_case(case, size, encoder, 'cpu')
     proc, done = psutil.Process(), threading.Event()
     base = peak = proc.memory_info().rss
-    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB
 
     def sample():
         nonlocal peak
@@ -358,15 +323,12 @@ def peak_memory_child(case: str, size, encoder: str) -> float:
     done.set()
     sampler.join()
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    if after > maxrss:  # KiB on Linux
-        peak = max(peak, after * 1024)
-    return (peak - base) / MIB
+    return (max(peak, after * 1024 if after > maxrss else 0) - base) / 2**20
 
 
 def peak_memory(case: str, size, args, device: str) -> float:
-    """Peak memory (MB) of one call: a fresh process on the CPU (the
-    allocator's state of earlier cases would hide the peak), the CUDA
-    allocator's own peak on a GPU."""
+    """Peak memory (MB) of one call: a fresh process on the CPU (earlier
+    cases' allocator state would hide it), the CUDA allocator's peak."""
     if device == 'cuda':
         fn = memory_case(case, size, args.encoder, device)
         with torch.inference_mode():
@@ -376,7 +338,7 @@ def peak_memory(case: str, size, args, device: str) -> float:
             base = torch.cuda.memory_allocated()
             fn()
             torch.cuda.synchronize()
-        return (torch.cuda.max_memory_allocated() - base) / MIB
+        return (torch.cuda.max_memory_allocated() - base) / 2**20
     res = subprocess.run(
         [*subcommand('benchmark-speed'), '--memory-case', case,
          '--memory-size', size_str(size), '--encoder', args.encoder,
@@ -406,14 +368,13 @@ def naive_local_blur(img, sigma, kernel_size: int = DF.KERNEL_SIZE):
     return (patches * kernels).sum(dim=2).view(b, c, h, w)
 
 
-def naive_case(device: str):
+def naive_case(device: str) -> Callable:
     """The naive translation of the authors' patch at the centre of a
     720x1280 image, after checking its blur against the exact mode."""
     (ch, cw), top, left = NAIVE_CROP, (REF[0] - 90) // 2, (REF[1] - 160) // 2
     img = make_image(REF, device)[..., top:top + ch, left:left + cw]
-    full = DF.upsample_params(make_params('typical', device), REF,
-                              crop=(top, left, ch, cw))
-    w, b, sigma, n = DF.split_params(full)
+    w, b, sigma, n = DF.split_params(DF.upsample_params(
+        make_params('typical', device), REF, crop=(top, left, ch, cw)))
     diff = float((naive_local_blur(img, sigma) - DF.local_gaussian_blur(
         img, sigma, mode='exact')).abs().max())
     assert diff < 1e-4, f'naive blur != exact mode: {diff:.3g}'
@@ -450,30 +411,30 @@ def throughput_rows(device: str, dtype: torch.dtype, encoder: str,
                       repeats, batch=b)
             ips = 1e3 / t['median_ms']
             goal = None
-            if device == 'cuda' and name == 'translate':
-                goal = GOAL_GPU_IMAGES_PER_S
-            elif device == 'cuda' and tuple(size) == BIG:
-                goal = GOAL_GPU_4K_FPS
+            if device == 'cuda':
+                goal = GOAL_GPU_IMAGES_PER_S if name == 'translate' else \
+                    GOAL_GPU_4K_FPS if tuple(size) == BIG else None
             rows.append(dict(
                 t, device=device, size=size_str(size), images_per_s=ips,
                 case=f'{name}, {str(dtype)[6:]}, batch {b}, per image',
                 goal_time='' if goal is None else
-                f'>= {goal:.0f}/s: {"met" if ips >= goal else "NOT met"} '
-                f'({ips:.0f})'))
+                f'>= {goal:.0f}/s: {verdict(ips >= goal)} ({ips:.0f})'))
     return rows
 
 
 # ------------------------------------------------------------ the run
 
 
-def verdict(ok: bool) -> str:
-    return 'met' if ok else 'NOT met'
-
-
 def benchmark(device: str, args) -> Tuple[List[Dict], List[str]]:
     rows, notes, ms = [], [], {}
 
-    def add(case, size, t, goal=''):
+    def add(case: str, size, fn: Callable, goal: str = '',
+            batch: int = 1) -> None:
+        t = timed(fn, args.repeats if batch == 1 else
+                  max(3, args.repeats // 2), args.retries, batch)
+        limit = GOAL_MS.get(case)
+        if not goal and limit and device == 'cpu' and tuple(size) == REF:
+            goal = f'<= {limit:.0f} ms: {verdict(t["median_ms"] <= limit)}'
         rows.append(dict(t, device=device, case=case, size=size_str(size),
                          goal_time=goal))
         ms[case, tuple(size)] = t['median_ms']
@@ -481,44 +442,34 @@ def benchmark(device: str, args) -> Tuple[List[Dict], List[str]]:
               f'(others {100 * t["other_cpu"]:.0f}%, host steal '
               f'{100 * t["host_steal"]:.0f}% CPU)', flush=True)
 
-    def cpu_goal(case, size, value):
-        limit = GOAL_MS.get(case)
-        if device != 'cpu' or limit is None or tuple(size) != REF:
-            return ''
-        return f'<= {limit:.0f} ms: {verdict(value <= limit)}'
-
     custom = {} if args.bundle is None else {'trained bundle': bundle_params(
         args.bundle, args.bundle_image, device)}
-    # A VM that sat idle runs its first seconds of work slower (measured:
-    # 720x1280 typical at 58-60 ms for ~4 s, then 40-55): warm it first.
-    warm, start = translate_case('typical', args.sizes[0], device), timer()
+    cases = ('identity', 'typical', 'full range', *custom)
+
+    def case_fn(case, size, batch=1):
+        return translate_case(case, size, device, batch, custom.get(case))
+
+    # An idle VM runs its first seconds slower (measured: 720x1280 typical
+    # at 58-60 ms for ~4 s, then 40-55): translate for a while first.
+    warm, start = case_fn('typical', args.sizes[0]), timer()
     with torch.inference_mode():
         while timer() - start < (0.0 if args.quick else WARM_UP_S):
             warm()
     for size in args.sizes:
-        for case in ('identity', 'typical', 'full range', *custom):
-            t = timed(translate_case(case, size, device,
-                                     params=custom.get(case)), args.repeats,
-                      args.retries)
-            add(f'translate: {case}', size, t,
-                cpu_goal(f'translate: {case}', size, t['median_ms']))
+        for case in cases:
+            add(f'translate: {case}', size, case_fn(case, size))
     first, last = args.sizes[0], args.sizes[-1]
-    # The goal compares a batch with single images timed back to back
-    # (paired rounds, as the 4K ratio): rows timed minutes apart differ by
-    # a VM's drift (up to 1.5x within an hour on the development VM).
-    batch = translate_case('typical', first, device, BATCH)
-    t = timed(batch, max(3, args.repeats // 2), args.retries, BATCH)
-    ratio, spread = paired_ratio(translate_case('typical', first, device),
-                                 batch, args.repeats)
-    add(f'translate: typical, batch {BATCH}, per image', first, t,
-        f'<= batch 1: {verdict(ratio <= BATCH)} ({ratio / BATCH:.2f}x '
-        f'per image in paired rounds, IQR {spread / BATCH:.2f})')
+    ratio, spread = paired_ratio(case_fn('typical', first),
+                                 case_fn('typical', first, BATCH),
+                                 args.repeats)
+    add(f'translate: typical, batch {BATCH}, per image', first,
+        case_fn('typical', first, BATCH),
+        f'<= batch 1: {verdict(ratio <= BATCH)} ({ratio / BATCH:.2f}x per '
+        f'image in paired rounds, IQR {spread / BATCH:.2f})', BATCH)
     pixels = last[0] * last[1] / (first[0] * first[1])
-    for case in ('typical', 'full range', *custom) if pixels > 1 else ():
-        ratio, spread = paired_ratio(
-            translate_case(case, first, device, params=custom.get(case)),
-            translate_case(case, last, device, params=custom.get(case)),
-                                     args.repeats)
+    for case in cases[1:] if pixels > 1 else ():
+        ratio, spread = paired_ratio(case_fn(case, first),
+                                     case_fn(case, last), args.repeats)
         notes.append(f'{size_str(last)} / {size_str(first)} = {ratio:.1f}x '
                      f'the time for {pixels:.1f}x the pixels ({case}; median '
                      f'of {args.repeats} rounds of both sizes, IQR '
@@ -530,18 +481,14 @@ def benchmark(device: str, args) -> Tuple[List[Dict], List[str]]:
         img = make_image(size, device)
         for enc in ('', ' (bfloat16)'):  # DAKPNTranslator(encoder_dtype=)
             tr.encoder_dtype = enc.strip(' ()') or None
-            t = timed(lambda: tr.translate_batch(img), args.repeats,
-                      args.retries)
-            add(f'encoder{enc} + translate', size, t,
-                cpu_goal('encoder + translate', size, t['median_ms']))
+            add(f'encoder{enc} + translate', size,
+                lambda: tr.translate_batch(img))
             if not enc:  # what every front door with labels does
                 labels = guidance_labels(tr, img)
-                t = timed(lambda: tr.translate_batch(img, labels=labels),
-                          args.repeats, args.retries)
-                add('encoder + translate, label guidance', size, t,
-                    cpu_goal('encoder + translate', size, t['median_ms']))
-            add(f'encoder{enc} + KPN only', size, timed(
-                lambda: tr.predict_params(img), args.repeats, args.retries))
+                add('encoder + translate, label guidance', size,
+                    lambda: tr.translate_batch(img, labels=labels))
+            add(f'encoder{enc} + KPN only', size,
+                lambda: tr.predict_params(img))
         tr.encoder_dtype = None
 
     if device == 'cuda':
@@ -549,22 +496,20 @@ def benchmark(device: str, args) -> Tuple[List[Dict], List[str]]:
             rows += throughput_rows(device, dtype, args.encoder, GPU_BATCH,
                                     args.repeats)
 
-    msize = BIG if BIG in args.sizes else last
     for case in ('translate: identity', 'translate: typical',
                  'translate: full range', 'encoder + translate'):
-        mb = peak_memory(case, msize, args, device)
-        row = next(r for r in rows if r['case'] == case and
-                   r['size'] == size_str(msize))
+        mb = peak_memory(case, last, args, device)
+        row = next(r for r in rows
+                   if r['case'] == case and r['size'] == size_str(last))
         row['peak_memory_mb'] = mb
-        if tuple(msize) == BIG:
+        if tuple(last) == BIG:
             row['goal_memory'] = f'<= 2 GB: {verdict(mb <= GOAL_MEMORY_MB)}'
 
-    t = timed(naive_case(device), args.repeats, args.retries)
     add(f'naive per-pixel kernels ({size_str(NAIVE_CROP)} crop)',
-        NAIVE_CROP, t)
+        NAIVE_CROP, naive_case(device))
     for size in args.sizes:
         factor = size[0] * size[1] / (NAIVE_CROP[0] * NAIVE_CROP[1])
-        naive = t['median_ms'] * factor
+        naive = ms[rows[-1]['case'], NAIVE_CROP] * factor
         ratio = naive / ms['translate: typical', size]
         notes.append(f'naive per-pixel kernels at {size_str(size)}: '
                      f'{naive:.0f} ms (the crop x {factor:.0f}), {ratio:.0f}x'
@@ -583,14 +528,13 @@ def markdown(rows: List[Dict], notes: List[str], header: str) -> str:
         goal = '; '.join(g for g in (r.get('goal_time'),
                                      r.get('goal_memory')) if g)
         mem = r.get('peak_memory_mb')
-        flag = ' (!)' if busy(r) > BUSY_WARN else ''
-        lines.append(f'| {r["device"]} | {r["case"]} | {r["size"]} | '
-                     f'{r["median_ms"]:.1f} | {r["iqr_ms"]:.1f} | '
-                     f'{"" if mem is None else f"{mem:.0f}"} | {goal} | '
-                     f'{100 * r["other_cpu"]:.0f} / '
-                     f'{100 * r["host_steal"]:.0f}{flag} |')
-    lines += [''] + [f'- {n}' for n in notes]
-    return '\n'.join(lines) + '\n'
+        lines.append(
+            f'| {r["device"]} | {r["case"]} | {r["size"]} | '
+            f'{r["median_ms"]:.1f} | {r["iqr_ms"]:.1f} | '
+            f'{"" if mem is None else f"{mem:.0f}"} | {goal} | '
+            f'{100 * r["other_cpu"]:.0f} / {100 * r["host_steal"]:.0f}'
+            f'{" (!)" if busy(r) > BUSY_WARN else ""} |')
+    return '\n'.join(lines + [''] + [f'- {n}' for n in notes]) + '\n'
 
 
 def update_readme(path: Path, table: str) -> None:
@@ -638,27 +582,25 @@ def main(argv=None) -> int:
     import cv2  # the translation's OpenCV kernels: the same thread count
     cv2.setNumThreads(max(1, args.threads))
     if args.memory_case:  # the child of a CPU memory measurement
-        print(f'PEAK_MB {peak_memory_child(args.memory_case, args.memory_size, args.encoder)}')  # noqa: E501
+        mb = peak_memory_child(args.memory_case, args.memory_size,
+                               args.encoder)
+        print(f'PEAK_MB {mb}')
         return 0
     args.sizes = [parse_size(s) for s in
                   ('180x320,360x640' if args.quick else args.sizes).split(',')]
     args.repeats = args.repeats or (3 if args.quick else 10)
-    devices = ['cpu', 'cuda'] if args.device == 'all' else [args.device]
-    if not torch.cuda.is_available():
-        if args.device == 'cuda':
-            ap.error('--device cuda: CUDA is not available')
-        devices = ['cpu']
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        ap.error('--device cuda: CUDA is not available')
+    devices = [d for d in ('cpu', 'cuda') if args.device in (d, 'all') and
+               (d == 'cpu' or torch.cuda.is_available())]
     rows, notes, header = [], [], []
     for device in devices:
-        header.append(f'- {device}: {machine(device)}')
-        if device == 'cuda':
-            args.repeats = max(args.repeats, 30)
-        else:
-            state = machine_state()
+        args.repeats = max(args.repeats, 30 if device == 'cuda' else 0)
+        state = machine_state() if device == 'cpu' else ''
         r, n = benchmark(device, args)
-        if device == 'cpu':
-            header[-1] += (f'; this machine at the start: {state}; at the '
-                           f'end: {machine_state()}')
+        header.append(f'- {device}: {machine(device)}' + (
+            f'; this machine at the start: {state}; at the end: '
+            f'{machine_state()}' if state else ''))
         rows, notes = rows + r, notes + [f'{device}: {x}' for x in n]
     table = markdown(rows, notes, '\n'.join(header))
     print('\n' + table)
