@@ -41,7 +41,7 @@ import functools
 import math
 import os
 import threading
-from typing import List, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -245,15 +245,18 @@ def _scratch(slot: str, shape: Tuple[int, ...]) -> Tensor:
     buffers back to the kernel when they are freed, so a fresh one costs a
     page fault per 4 KiB on every call (on the development VM: 1-5 us
     each, ~20-50 ms per 720x1280 translation for its 6 such temporaries);
-    a kept one costs nothing. Holds ~66 MB per thread at 720x1280."""
+    a kept one costs nothing. Holds ~66 MB per thread at 720x1280. A slot
+    keeps the largest size asked for (bands of an image differ in height:
+    a buffer replaced at every change of shape would be fresh memory
+    again)."""
     buffers = _SCRATCH.__dict__.setdefault('buffers', {})
-    buf = buffers.get(slot)
-    if buf is None or buf.shape != shape:
+    buf, numel = buffers.get(slot), math.prod(shape)
+    if buf is None or buf.numel() < numel:
         # A normal tensor even when made under inference mode: an
         # inference tensor could not be written outside it.
         with torch.inference_mode(False):
-            buf = buffers[slot] = torch.empty(shape)
-    return buf
+            buf = buffers[slot] = torch.empty(numel)
+    return buf[:numel].view(shape)
 
 
 def _scratch_plane(rows: int, cols: int) -> np.ndarray:
@@ -324,16 +327,22 @@ def _planes(x: Tensor) -> Tensor:
 
 
 def _transform_opencv(x: Tensor, matrix: Tensor,
-                      slot: Optional[str] = None) -> Tensor:
+                      slot: Optional[str] = None,
+                      out: Optional[Tensor] = None) -> Tensor:
     """``matrix @ x`` over the channels of a channels-last (B, 3, H, W)
     float32 CPU tensor by ``cv2.transform`` (~20x faster than a matmul with
-    an inner dimension of 3, or than the per-plane formulas), in the
-    :func:`_scratch` buffer ``slot`` if given."""
+    an inner dimension of 3, or than the per-plane formulas), into ``out``
+    (channels-last rows) or the :func:`_scratch` buffer ``slot`` if
+    given."""
     import cv2
     last = x.permute(0, 2, 3, 1)
     m = matrix.to(torch.float32).numpy()
-    out = torch.empty_like(last) if slot is None else \
-        _scratch(slot, tuple(last.shape))
+    if out is not None:
+        out = out.permute(0, 2, 3, 1)
+    elif slot is None:
+        out = torch.empty_like(last)
+    else:
+        out = _scratch(slot, tuple(last.shape))
     for src, dst in zip(_opencv_images(last), _opencv_images(out)):
         cv2.transform(src, m, dst=dst)
     return out.permute(0, 3, 1, 2)
@@ -381,25 +390,34 @@ def _ycbcr_to_rgb_torch(ycc: Tensor) -> Tensor:
 
 
 def color_affine(img: Tensor, weight: Tensor, bias: Tensor,
-                 color_space: str = 'ycbcr') -> Tensor:
+                 color_space: str = 'ycbcr',
+                 out: Optional[Tensor] = None) -> Tensor:
     """``w * p + b`` in ``color_space`` (the colour part of Eq. 1).
 
-    Returns RGB in [0, 1] (out-of-gamut results are clamped).
+    Returns RGB in [0, 1] (out-of-gamut results are clamped), in ``out``
+    ((B, 3, H, W), without autograd) if given.
     """
     _check_color_space(color_space)
     if color_space == 'hsv':
-        return hsv_to_rgb(weight * rgb_to_hsv(img) + bias)
+        rgb = hsv_to_rgb(weight * rgb_to_hsv(img) + bias)
+        return rgb if out is None else out.copy_(rgb)
     if torch.is_grad_enabled() and (img.requires_grad or
                                     weight.requires_grad or
                                     bias.requires_grad):
         # Training: torch's ops, in the order the recipes were trained with.
-        out = _ycbcr_to_rgb_torch(weight * _rgb_to_ycbcr_torch(img) + bias)
-        return out.clamp(0.0, 1.0)
+        rgb = _ycbcr_to_rgb_torch(weight * _rgb_to_ycbcr_torch(img) + bias)
+        return rgb.clamp(0.0, 1.0)
     # In place without autograd (a fresh full-size tensor costs a pass);
     # the YCbCr temporary in a kept buffer where OpenCV makes it.
     ycc = _transform_opencv(img, _RGB_TO_YCBCR, slot='ycbcr') \
         if _opencv_transform_applies(img) else rgb_to_ycbcr(img)
-    return ycbcr_to_rgb(ycc.mul_(weight).add_(bias)).clamp_(0.0, 1.0)
+    ycc.mul_(weight).add_(bias)
+    if out is not None and _opencv_transform_applies(ycc) and \
+            _opencv_transform_applies(out):
+        return _transform_opencv(ycc, _YCBCR_TO_RGB, out=out).clamp_(0.0,
+                                                                     1.0)
+    rgb = ycbcr_to_rgb(ycc).clamp_(0.0, 1.0)
+    return rgb if out is None else out.copy_(rgb)
 
 
 # ------------------------------------------------------------------ blur
@@ -517,9 +535,11 @@ def _resize_opencv(params: Tensor, size: Tuple[int, int],
     b, c = params.shape[:2]
     out = torch.empty(b, size[0], size[1], c, dtype=params.dtype) \
         if slot is None else _scratch(slot, (b, size[0], size[1], c))
-    for src, dst in zip(_opencv_images(params.permute(0, 2, 3, 1)
-                                       .contiguous()), _opencv_images(out)):
-        cv2.resize(src, (size[1], size[0]), dst=dst,
+    # The low-res maps copied by numpy: a torch copy of this size would
+    # start torch's OpenMP team (see _translate_bands).
+    for src, dst in zip(params.permute(0, 2, 3, 1).numpy(),
+                        _opencv_images(out)):
+        cv2.resize(np.ascontiguousarray(src), (size[1], size[0]), dst=dst,
                    interpolation=cv2.INTER_LINEAR)  # in place: no copy
     return out.permute(0, 3, 1, 2)
 
@@ -797,7 +817,8 @@ def _margin_box(box: Tuple[int, int, int, int], margin: int, height: int,
 
 
 def _local_blur_opencv(x: Tensor, sigma: Tensor, kernel_size: int,
-                       out: Optional[Tensor] = None) -> Tensor:
+                       out: Optional[Tensor] = None,
+                       finish: Optional[Callable] = None) -> Tensor:
     """The no-autograd CPU path of the blur, tile by tile
     (:func:`_run_tiles`): ``x`` (B, H, W, C) blurred at ``sigma`` (B, H, W,
     C, any strides). Each tile makes its own level map (in cache, on the
@@ -809,7 +830,8 @@ def _local_blur_opencv(x: Tensor, sigma: Tensor, kernel_size: int,
     over memory stay in cache. A box is filtered on itself plus its level's
     radius (:func:`_margin_box`), so every pixel equals the whole-image
     computation's. ``out``: where to write the result (B, H, W, C), else a
-    new tensor.
+    new tensor. ``finish(tile, rows, cols)``: what to do to each tile of
+    ``out`` once blurred (on the tile's thread, while it is in cache).
     """
     out = torch.empty_like(x) if out is None else out
     height, width = x.shape[1:3]
@@ -822,8 +844,11 @@ def _local_blur_opencv(x: Tensor, sigma: Tensor, kernel_size: int,
             height, width)
         u = sigma_to_level(_clamped_planes(
             sigma[:, top:bottom, left:right])).permute(0, 2, 3, 1)
-        _blend_channels_cv2(out[:, top:bottom, left:right],
-                            x[:, t0:t1, l0:l1], rows, cols, u, kernel_size)
+        tile = out[:, top:bottom, left:right]
+        _blend_channels_cv2(tile, x[:, t0:t1, l0:l1], rows, cols, u,
+                            kernel_size)
+        if finish is not None:
+            finish(tile, slice(top, bottom), slice(left, right))
 
     _run_tiles(height, width, _BLUR_TILE, work)
     return out
@@ -880,18 +905,17 @@ def _translate_opencv_one(img: Tensor, params: Tensor,
     each tile's colour affine covers the tile plus the margin of its
     widest blur level, so its blur sees real neighbours."""
     height, width = img.shape[-2:]
-    # (1, h, W, 12): x-interpolated rows of the low-res map.
-    rows_x = _resize_opencv(params.contiguous(),
-                            (params.shape[-2], width)).permute(0, 2, 3, 1)
     if noise is not None:
         noise = noise.permute(0, 2, 3, 1)
     sl = PARAM_SLICES
-    # Parameter groups as separate maps (w | b, then sigma | n: adjacent in
-    # the layout): each tile interpolates only the rows and channels it
-    # needs.
-    colour_x = rows_x[..., sl['weight'].start:sl['bias'].stop].contiguous()
-    blur_noise_x = rows_x[..., sl['sigma'].start:sl['noise'].stop
-                          ].contiguous()
+    # (1, h, W, 6): x-interpolated rows of the low-res map, in two groups
+    # (w | b, then sigma | n: adjacent in the layout), so that each tile
+    # interpolates only the rows and channels it needs.
+    colour_x, blur_noise_x = (
+        _resize_opencv(params[:, group], (params.shape[-2], width)
+                       ).permute(0, 2, 3, 1)
+        for group in (slice(sl['weight'].start, sl['bias'].stop),
+                      slice(sl['sigma'].start, sl['noise'].stop)))
     if mean_colour is not None:  # (1, H, W, 1) and (6,): as the tiles
         mean_colour = mean_colour.permute(0, 2, 3, 1)
         mean_wb = params[0, sl['weight'].start:sl['bias'].stop].mean((1, 2))
@@ -1014,11 +1038,10 @@ def _new_pool(workers: int):
     return pool
 
 
-def _local_blur_fast(img: Tensor, sigma: Tensor, kernel_size: int,
-                     out: Optional[Tensor] = None) -> Tensor:
+def _local_blur_fast(img: Tensor, sigma: Tensor, kernel_size: int
+                     ) -> Tensor:
     # Work in (B, H, W, C) so that the filters and the weighting all run on
-    # contiguous channels-last memory. ``out`` (B, H, W, C): where the
-    # OpenCV path writes (a slice of a batch's output), else a new tensor.
+    # contiguous channels-last memory.
     # amax, not max: max() of a channels-last tensor takes a slow
     # generic kernel (~3x slower at 720x1280, measured).
     if not sigma.requires_grad and float(sigma.amax()) <= 0.0:
@@ -1026,7 +1049,7 @@ def _local_blur_fast(img: Tensor, sigma: Tensor, kernel_size: int,
     x = img.permute(0, 2, 3, 1).contiguous()  # free for channels-last input
     if not sigma.requires_grad and _opencv_applies(x):
         return _local_blur_opencv(x, sigma.permute(0, 2, 3, 1).expand_as(x),
-                                  kernel_size, out).permute(0, 3, 1, 2)
+                                  kernel_size).permute(0, 3, 1, 2)
     u = sigma_to_level(sigma.clamp(0.0, SIGMA_MAX).permute(0, 2, 3, 1))
     u = u.expand_as(x)
     grad = x.requires_grad or u.requires_grad
@@ -1335,33 +1358,31 @@ def _translate_whole(img: Tensor, params: Tensor, noise: Optional[Tensor],
     # parameter maps live in kept buffers (:func:`_scratch`): none of them
     # leaves this call.
     kept = _opencv_applies(img) and _opencv_applies(params)
-    if kept and not img.is_contiguous(memory_format=cl):
-        img = _channels_last(img, slot='image').permute(0, 3, 1, 2)
-    img = img.contiguous(memory_format=cl)
+    bands = kept and blur_mode == 'fast' and \
+        (noise is None or not noise.requires_grad)
     if kept and params.shape[-2:] != img.shape[-2:]:
         w, b, sigma, n = (
-            _resize_opencv(group.contiguous(), img.shape[-2:], slot=name)
+            _resize_opencv(group, img.shape[-2:], slot=name)
             for name, group in zip(('w', 'b', 'sigma', 'n'),
                                    split_params(params)))
     else:
         w, b, sigma, n = (
             upsample_params(group.contiguous(), img.shape[-2:]).contiguous(
                 memory_format=cl) for group in split_params(params))
+    if bands:  # the image's rows made channels-last band by band
+        return _translate_bands(img, params, (w, b, sigma, n), noise, clamp,
+                                color_space, out, mean_colour)
+    if kept and not img.is_contiguous(memory_format=cl):
+        img = _channels_last(img, slot='image').permute(0, 3, 1, 2)
+    img = img.contiguous(memory_format=cl)
     if mean_colour is not None:
         mean_colour = mean_colour.to(img.device)
         w = _with_mean_colour(w, params[:, PARAM_SLICES['weight']].mean(
             (2, 3), keepdim=True), mean_colour)
         b = _with_mean_colour(b, params[:, PARAM_SLICES['bias']].mean(
             (2, 3), keepdim=True), mean_colour)
-
-    rgb = color_affine(img, w, b, color_space)
-    if out is None:
-        out = local_gaussian_blur(rgb, sigma, mode=blur_mode)
-    else:  # the OpenCV path (_translate_opencv): sigma matches rgb
-        blurred = _local_blur_fast(rgb, sigma, KERNEL_SIZE, out)
-        out = out.permute(0, 3, 1, 2)
-        if blurred.data_ptr() != out.data_ptr():  # sigma == 0: rgb itself
-            out.copy_(blurred)
+    out = local_gaussian_blur(color_affine(img, w, b, color_space), sigma,
+                              mode=blur_mode)
     in_place = not torch.is_grad_enabled() or not out.requires_grad
     if noise is not None:
         noise = noise.to(dtype=out.dtype, device=out.device)
@@ -1369,3 +1390,64 @@ def _translate_whole(img: Tensor, params: Tensor, noise: Optional[Tensor],
     if not clamp:
         return out
     return out.clamp_(0.0, 1.0) if in_place else out.clamp(0.0, 1.0)
+
+
+def _translate_bands(img: Tensor, params: Tensor, maps: Tuple[Tensor, ...],
+                     noise: Optional[Tensor], clamp: bool, color_space: str,
+                     out: Optional[Tensor] = None,
+                     mean_colour: Optional[Tensor] = None) -> Tensor:
+    """:func:`_translate_whole` without autograd on the CPU, every
+    full-size step on the thread pool: the colour affine in bands of rows,
+    then the blur in tiles (:func:`_local_blur_opencv`), each tile taking
+    its noise and clamp as soon as it is blurred. ``maps``: the parameter
+    maps ``w, b, sigma, n`` at the image's size (channels-last memory).
+
+    Nothing full-size runs on the calling thread: a torch kernel there
+    would fork onto torch's OpenMP team, whose threads then spin for a
+    while after it (libgomp's default wait policy) on the cores the tile
+    threads need (measured at 720x1280 on 2 cores, paired rounds against
+    the same steps with the colour affine, noise and clamp as whole-image
+    kernels on the calling thread: 0.84x / 0.92x / 0.89x the time,
+    typical / full range / identity parameters)."""
+    w, b, sigma, n = maps
+    bsz, _, height, width = img.shape
+    out = torch.empty(bsz, height, width, 3) if out is None else out
+    if noise is not None:
+        noise = noise.to(torch.float32).permute(0, 2, 3, 1)
+    if mean_colour is not None:  # (B, 1, H, W), and (B, 6, 1, 1)
+        mean_colour = mean_colour.to(img.device)
+        mean_wb = params[:, PARAM_SLICES['weight'].start:
+                         PARAM_SLICES['bias'].stop].mean((2, 3), keepdim=True)
+    # sigma <= 0 everywhere is exactly the identity: no blur. The maps are
+    # bilinear in the parameters, so their bounds are the parameters'.
+    blur = float(params[:, PARAM_SLICES['sigma']].numpy().max()) > 0.0
+    # The colour affine's result: the blur's input, else the output.
+    rgb = _scratch('rgb', tuple(out.shape)) if blur else out
+
+    def finish(tile: Tensor, rows: slice, cols: slice) -> None:
+        if noise is not None:
+            tile.addcmul_(n.permute(0, 2, 3, 1)[:, rows, cols],
+                          noise[:, rows, cols])
+        if clamp:
+            tile.clamp_(0.0, 1.0)
+
+    def colour(band) -> None:
+        rows = slice(band[0], band[1])
+        x = img[:, :, rows]
+        if not _opencv_transform_applies(x):  # an NCHW image's rows
+            x = _channels_last(x, slot='image').permute(0, 3, 1, 2)
+        wb, bb = w[:, :, rows], b[:, :, rows]
+        if mean_colour is not None:
+            mask = mean_colour[:, :, rows]
+            wb = _with_mean_colour(wb, mean_wb[:, 0:3], mask)
+            bb = _with_mean_colour(bb, mean_wb[:, 3:6], mask)
+        color_affine(x, wb, bb, color_space,
+                     out=rgb[:, rows].permute(0, 3, 1, 2))
+        if not blur:
+            finish(rgb[:, rows], rows, slice(None))
+
+    _on_pool(_tiles(height, width, (_BLUR_TILE[0], width)), colour)
+    if blur:
+        _local_blur_opencv(rgb, sigma.permute(0, 2, 3, 1).expand_as(rgb),
+                           KERNEL_SIZE, out, finish)
+    return out.permute(0, 3, 1, 2)

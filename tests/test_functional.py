@@ -292,7 +292,7 @@ def test_kept_buffers_never_leave_a_call():
     with torch.inference_mode():
         first = DF.translate(img, params, noise=noise)
     kept = DF._SCRATCH.buffers
-    assert {'image', 'w', 'b', 'sigma', 'n', 'ycbcr'} <= set(kept)
+    assert {'image', 'w', 'b', 'sigma', 'n', 'ycbcr', 'rgb'} <= set(kept)
     ptrs = {slot: t.data_ptr() for slot, t in kept.items()}
     assert first.data_ptr() not in ptrs.values()
     copy = first.clone()
@@ -302,7 +302,9 @@ def test_kept_buffers_never_leave_a_call():
         other = DF.translate(img[..., :30, :33].contiguous(), params * 0.5,
                              noise=noise[..., :30, :33].contiguous())
     assert torch.equal(first, copy) and torch.equal(again, first)
-    assert other.shape[-2:] == (30, 33) and kept['w'].shape[1:3] == (30, 33)
+    # A smaller image takes the front of the same buffers.
+    assert other.shape[-2:] == (30, 33)
+    assert {slot: t.data_ptr() for slot, t in kept.items()} == ptrs
     ref = DF.translate(img, params.clone().requires_grad_(), noise=noise)
     assert float((ref - first).abs().max()) < 2e-5
 
@@ -330,6 +332,55 @@ def test_tile_pool_threads_run_kernels_on_one_thread():
         assert seen == [2]
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize('size,batch,layout,guided', [
+    ((256, 512), 1, 'nchw', False), ((256, 512), 3, 'channels_last', True),
+    ((1100, 1999), 1, 'nchw', True)])  # the whole-image and tiled paths
+def test_translation_runs_no_image_sized_kernel_on_the_calling_thread(
+        size, batch, layout, guided):
+    """Without autograd on the CPU, every image-sized step of translate()
+    runs on the tile pool's threads: a torch kernel on the calling thread
+    would start torch's OpenMP team, whose threads then spin for a while
+    on the cores the tile threads need (README, "Speed"). A dispatch mode
+    sees the calling thread's kernels only (it is thread-local)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_leaves
+
+    class Kernels(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.large = set()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            numel = max([t.numel() for t in tree_leaves((args, kwargs, out))
+                         if isinstance(t, torch.Tensor)] + [0])
+            # 32768: at::internal::GRAIN_SIZE, below which no kernel forks
+            if numel > 32768 and not func.is_view and \
+                    func.overloadpacket is not torch.ops.aten.empty:
+                self.large.add(str(func))
+            return out
+
+    img = scene_image(*size, seed=3).expand(batch, -1, -1, -1).contiguous()
+    if layout == 'channels_last':
+        img = img.contiguous(memory_format=torch.channels_last)
+    params = random_params(1, 12, 20, sigma_max=2.0, seed=4)
+    noise = DF.make_noise((batch, 3, *size), seed=5)
+    mask = (torch.rand(batch, 1, *size) < 0.1) if guided else None
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with torch.inference_mode():
+            kernels = Kernels()
+            with kernels:
+                out = DF.translate(img, params, noise=noise,
+                                   mean_colour=mask)
+            ref = DF.translate(img, params, noise=noise, mean_colour=mask)
+    finally:
+        torch.set_num_threads(threads)
+    assert kernels.large == set()
+    assert torch.equal(out, ref)
 
 
 def test_forked_child_forgets_the_parents_pool():
