@@ -41,6 +41,7 @@ import functools
 import math
 import os
 import threading
+import weakref
 from typing import Callable, List, Optional, Tuple
 
 import numpy as np
@@ -866,7 +867,7 @@ def _translate_opencv(img: Tensor, params: Tensor, noise: Optional[Tensor],
     cost a page fault per 4 KiB on every call (README, "Speed").
     """
     bsz, _, height, width = img.shape
-    out = torch.empty(bsz, height, width, 3)
+    out = _recycled_output((bsz, height, width, 3))
     if noise is not None:
         noise = noise.to(torch.float32).expand(bsz, -1, -1, -1)
     whole = img[:1].numel() * img.element_size() <= _WHOLE_IMAGE_MAX_BYTES
@@ -976,16 +977,53 @@ def _translate_opencv_one(img: Tensor, params: Tensor,
     _run_tiles(height, width, _TRANSLATE_TILE, work)
 
 
+#: Outputs above glibc's largest mmap threshold that their callers have
+#: freed, kept for the next output of the same size (most recent last),
+#: up to this many bytes in all.
+_RECYCLED: List[np.ndarray] = []
+_RECYCLED_MAX_BYTES = 512 << 20
+_RECYCLED_LOCK = threading.Lock()
+
+
+def _recycled_output(shape: Tuple[int, ...]) -> Tensor:
+    """A new float32 CPU tensor of ``shape`` for an output larger than
+    :data:`_WHOLE_IMAGE_MAX_BYTES`, in the memory of an earlier output of
+    the same size once its caller has freed it. glibc maps such a buffer
+    afresh for every allocation and unmaps it when freed, so every output
+    costs a page fault per 4 KiB when first written (a 4K image's 100 MB:
+    ~24,000 faults, 40-60 ms on the development VM); a recycled buffer is
+    already mapped. The caller owns the tensor as any other: its memory
+    comes back here only when the last reference to it is gone."""
+    numel = math.prod(shape)
+    with _RECYCLED_LOCK:
+        sizes = [buf.size for buf in _RECYCLED]
+        base = _RECYCLED.pop(sizes.index(numel)) if numel in sizes else None
+    if base is None:
+        base = np.empty(numel, np.float32)
+    view = base[:]  # the caller's tensor keeps this view alive
+    weakref.finalize(view, _recycle, base)
+    return torch.from_numpy(view).view(shape)
+
+
+def _recycle(base: np.ndarray) -> None:
+    with _RECYCLED_LOCK:
+        _RECYCLED.append(base)
+        while sum(buf.nbytes for buf in _RECYCLED) > _RECYCLED_MAX_BYTES:
+            _RECYCLED.pop(0)
+
+
 _POOL: dict = {}
 _POOL_LOCK = threading.Lock()  # callers on several threads make one pool
 
 
 def _forget_pools() -> None:
     """In a forked child (a dataloader worker): the parent's pool has no
-    threads here, and its lock may have been held at the fork."""
-    global _POOL_LOCK
+    threads here, and its lock may have been held at the fork (as may the
+    recycled outputs' lock)."""
+    global _POOL_LOCK, _RECYCLED_LOCK
     _POOL.clear()
     _POOL_LOCK = threading.Lock()
+    _RECYCLED_LOCK = threading.Lock()
 
 
 if hasattr(os, 'register_at_fork'):

@@ -383,6 +383,37 @@ def test_translation_runs_no_image_sized_kernel_on_the_calling_thread(
     assert torch.equal(out, ref)
 
 
+def test_large_outputs_reuse_memory_only_once_the_caller_frees_it():
+    """An output above glibc's largest mmap threshold is made in the memory
+    of an earlier one of the same size, but only after its caller dropped
+    every reference to it (a view is a reference), and it is overwritten
+    in full."""
+    DF._RECYCLED.clear()
+    img = scene_image(1100, 1999, seed=6).expand(2, -1, -1, -1).contiguous()
+    assert img.numel() * 4 > DF._WHOLE_IMAGE_MAX_BYTES
+    params = random_params(1, 12, 20, sigma_max=2.0, seed=7)
+    noise = DF.make_noise((2, 3, 1100, 1999), seed=8)
+
+    def translate():
+        with torch.inference_mode():
+            return DF.translate(img, params, noise=noise)
+
+    first = translate()
+    ptr, ref = first.data_ptr(), first.clone()
+    second = translate()  # the first is still held
+    assert second.data_ptr() != ptr and torch.equal(second, ref)
+    del first
+    third = translate()  # in the first's memory, every pixel rewritten
+    assert third.data_ptr() == ptr and torch.equal(third, ref)
+    row = third[1, :, 5]
+    del third
+    fourth = translate()  # the row still holds the third's memory
+    assert fourth.data_ptr() != ptr and torch.equal(row, ref[1, :, 5])
+    del row, second, fourth
+    assert sum(buf.nbytes for buf in DF._RECYCLED) <= \
+        DF._RECYCLED_MAX_BYTES
+
+
 def test_forked_child_forgets_the_parents_pool():
     """A forked child (a dataloader worker) starts without the parent's
     pool, whose threads it does not have, and with a free lock even when
