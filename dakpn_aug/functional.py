@@ -1387,7 +1387,8 @@ def _translate_whole(img: Tensor, params: Tensor, noise: Optional[Tensor],
                      mean_colour: Optional[Tensor] = None) -> Tensor:
     """:func:`translate` on whole images (every device, autograd).
     ``out``: a (B, H, W, 3) slice of a batch's output the OpenCV path
-    writes the blur into (no copy afterwards), else a new tensor."""
+    (:func:`_translate_bands`) writes into (no copy afterwards), else a
+    new tensor."""
     # Every full-size tensor in channels-last memory: the colour matrices,
     # the blur's filters and every element-wise pass then read contiguous
     # memory, with no layout change in between (README, "Speed").
