@@ -969,12 +969,20 @@ def _translate_opencv_one(img: Tensor, params: Tensor,
             _blend_channels_cv2(tile, rgb, rows, cols, u, KERNEL_SIZE)
         else:
             tile.copy_(rgb[:, rows, cols])
-        if noise is not None:
-            tile.addcmul_(sn[..., 3:6], noise[:, top:bottom, left:right])
-        if clamp:
-            tile.clamp_(0.0, 1.0)
+        _noise_and_clamp_(tile, sn[..., 3:6], None if noise is None else
+                          noise[:, top:bottom, left:right], clamp)
 
     _run_tiles(height, width, _TRANSLATE_TILE, work)
+
+
+def _noise_and_clamp_(tile: Tensor, n: Tensor, noise: Optional[Tensor],
+                      clamp: bool) -> None:
+    """The last terms of Eq. 1 in place on a translated tile of the OpenCV
+    paths (B, h, w, 3): ``+ n * N``, then the clamp to [0, 1]."""
+    if noise is not None:
+        tile.addcmul_(n, noise)
+    if clamp:
+        tile.clamp_(0.0, 1.0)
 
 
 #: Outputs above glibc's largest mmap threshold that their callers have
@@ -1464,11 +1472,9 @@ def _translate_bands(img: Tensor, params: Tensor, maps: Tuple[Tensor, ...],
     rgb = _scratch('rgb', tuple(out.shape)) if blur else out
 
     def finish(tile: Tensor, rows: slice, cols: slice) -> None:
-        if noise is not None:
-            tile.addcmul_(n.permute(0, 2, 3, 1)[:, rows, cols],
-                          noise[:, rows, cols])
-        if clamp:
-            tile.clamp_(0.0, 1.0)
+        _noise_and_clamp_(tile, n.permute(0, 2, 3, 1)[:, rows, cols],
+                          None if noise is None else noise[:, rows, cols],
+                          clamp)
 
     def colour(band) -> None:
         rows = slice(band[0], band[1])
