@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Speed and memory benchmark of the DA-KPN translation (CPU, and CUDA if.
+"""Speed and memory of the DA-KPN translation: the README "Speed" table.
 
 A thin wrapper: the tool is ``dakpn_aug.cli.benchmark_speed``, also run as
 ``dakpn-aug benchmark-speed`` (``--help`` for its options).

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""The camera zoo: one DA-KPN recipe judged on cameras it was not tuned on,.
+"""The camera zoo: one DA-KPN recipe on cameras it was not tuned on.
 
 A thin wrapper: the tool is ``dakpn_aug.cli.benchmark_zoo``, also run as
 ``dakpn-aug benchmark-zoo`` (``--help`` for its options).

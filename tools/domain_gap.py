@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""How much of the synthetic->real gap does a translation close?.
+"""How much of the synthetic->real gap does a translation close?
 
 A thin wrapper: the tool is ``dakpn_aug.cli.domain_gap``, also run as
 ``dakpn-aug domain-gap`` (``--help`` for its options).

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Write the seeded procedural demo data (synthetic GTA5-layout scenes and a.
+"""Write the seeded procedural demo data (a synthetic and a "real" domain).
 
 A thin wrapper: the tool is ``dakpn_aug.cli.make_demo_data``, also run as
 ``dakpn-aug make-demo-data`` (``--help`` for its options).
