@@ -115,18 +115,26 @@ def test_refuses_to_write_into_the_source(setup):
     root, bundle = setup
     src = root / 'data' / 'gta5'
     before = listing(src)
-    for out in (src, src / 'translated', src / 'images'):
-        res = run([bundle, src, out], check=False)
-        assert res.returncode != 0 and 'inside it' in res.stderr
+    # As a process: a non-zero exit and the reason on stderr.
+    res = run([bundle, src, src / 'translated'], check=False)
+    assert res.returncode != 0 and 'inside it' in res.stderr
+    # The rest in this process (the checks come before any work).
+    main = load_tool().main
+
+    def refusal(*argv) -> str:
+        with pytest.raises(SystemExit) as err:
+            main([str(a) for a in argv])
+        return str(err.value.code)
+
+    for out in (src, src / 'images'):
+        assert 'inside it' in refusal(bundle, src, out)
     # The other way round: OUT a parent of SRC.
     for out in (src.parent, src.parent.parent):
-        res = run([bundle, src, out], check=False)
-        assert res.returncode != 0 and 'inside OUT_DIR' in res.stderr
+        assert 'inside OUT_DIR' in refusal(bundle, src, out)
     assert listing(src) == before
-    res = run([bundle, root / 'missing', root / 'o'], check=False)
-    assert 'does not exist' in res.stderr
-    res = run([root / 'nope.pth', src, root / 'o2'], check=False)
-    assert 'nope.pth' in res.stderr and 'does not exist' in res.stderr
+    assert 'does not exist' in refusal(bundle, root / 'missing', root / 'o')
+    msg = refusal(root / 'nope.pth', src, root / 'o2')
+    assert 'nope.pth' in msg and 'does not exist' in msg
 
 
 def test_two_shard_processes_cover_every_file_exactly_once(setup, tmp_path):
@@ -205,30 +213,40 @@ def test_full_disk_leaves_nothing_half_written_and_rerun_finishes(
 
 
 def test_rerun_with_another_bundle_is_refused_unless_overwrite(setup,
-                                                               tmp_path):
+                                                               tmp_path,
+                                                               capsys):
     root, bundle = setup
     src = root / 'data' / 'gta5'
     out = tmp_path / 'two'
-    run([bundle, src, out, '--workers', '0'])
+    main = load_tool().main
+
+    def tool(*argv):  # in this process: (exit code, stdout, stderr)
+        try:
+            code = main([str(a) for a in (*argv, '--workers', '0')])
+        except SystemExit as e:
+            code = e.code
+        res = capsys.readouterr()
+        return code, res.out, res.err + ('' if isinstance(code, int)
+                                         else str(code))
+
+    assert tool(bundle, src, out)[0] == 0
     tr = DAKPNTranslator.from_checkpoint(bundle)
     with torch.no_grad():
         tr.kpn.conv.bias[1] += 0.3
     other = tr.save(tmp_path / 'other.pth')
     before = {p.name: p.read_bytes() for p in (out / 'images').iterdir()}
-    res = run([other, src, out, '--workers', '0'], check=False)
-    assert res.returncode != 0
-    assert 'another bundle' in res.stderr and str(bundle) in res.stderr \
-        and str(other) in res.stderr
+    code, _, err = tool(other, src, out)
+    assert code != 0
+    assert 'another bundle' in err and str(bundle) in err \
+        and str(other) in err
     assert {p.name: p.read_bytes()
             for p in (out / 'images').iterdir()} == before
-    res = run([other, src, out, '--workers', '0', '--overwrite'])
-    assert '10 translated, 0 skipped' in res.stdout
-    res = run([other, src, out, '--workers', '0'])
-    assert '0 translated, 10 skipped' in res.stdout
+    code, stdout, _ = tool(other, src, out, '--overwrite')
+    assert code == 0 and '10 translated, 0 skipped' in stdout
+    assert '0 translated, 10 skipped' in tool(other, src, out)[1]
     # Another encoder precision makes other images: refused the same way.
-    res = run([other, src, out, '--workers', '0', '--encoder-dtype',
-               'bfloat16'], check=False)
-    assert res.returncode != 0 and 'another bundle' in res.stderr
+    code, _, err = tool(other, src, out, '--encoder-dtype', 'bfloat16')
+    assert code != 0 and 'another bundle' in err
 
 
 def test_float_images_keep_the_float_rule(setup, tmp_path):
