@@ -737,8 +737,11 @@ def main(argv=None) -> int:
         # A training an earlier invocation finished keeps where it came
         # from (the ORIGIN file it wrote), not this invocation's commit and
         # time; one from before ORIGIN files has an unknown commit (which
-        # --reuse then trains again).
-        marker, origin = done_marker(variants[name], wd), wd / ORIGIN
+        # --reuse then trains again). The two symmetric rows share one run
+        # and its ORIGIN, whichever of them finds it done.
+        shared = variants[name].startswith('symmetric:')
+        origin_dir = symmetric_work(wd) if shared else wd
+        marker, origin = done_marker(variants[name], wd), origin_dir / ORIGIN
         made = None
         if marker.exists():
             made = json.loads(origin.read_text()) if origin.is_file() \
@@ -748,11 +751,12 @@ def main(argv=None) -> int:
         started = time.time()
         miou = train_segmenter(variants[name], wd, seed, args.iters, roots,
                                bundles[name][i], reverse_bundle)
-        if made is None:  # trained now
+        if made is None:  # trained now (or waited for the shared run)
             made = dict(minutes=round((time.time() - started) / 60, 1),
                         commit=commit, finished=time.strftime(TIME_FORMAT))
-            wd.mkdir(parents=True, exist_ok=True)
-            origin.write_text(json.dumps(made) + '\n')
+            origin_dir.mkdir(parents=True, exist_ok=True)
+            if not (shared and origin.is_file()):
+                origin.write_text(json.dumps(made) + '\n')
         log = row_log(name, wd)
         return dict(mIoU=miou,
                     per_class=per_class_iou(log.read_text())

@@ -49,6 +49,9 @@ def test_bring_your_own_data_with_stage2_rows(tmp_path, tiny_translator):
     sym_dir.mkdir(parents=True)
     (sym_dir / 'results.json').write_text(json.dumps(dict(
         fusion=12.5, single=11.0, single_B=10.0)))
+    # Where it came from: both rows' records say so.
+    (sym_dir / 'origin.json').write_text(json.dumps(dict(
+        minutes=42.0, commit='abc1234', finished='2026-12-02 13:01')))
     # Their per-class IoU: the fusion's test at the end of the recipe's
     # log, model A's last round for the single row.
     sym_dir.with_suffix('.log').write_text(LOG.replace('53.69', '12.50'))
@@ -75,6 +78,9 @@ def test_bring_your_own_data_with_stage2_rows(tmp_path, tiny_translator):
     assert saved['runs']['symmetric']['0']['per_class']['road'] == 12.5
     assert saved['runs']['symmetric-single']['0']['per_class']['road'] == \
         11.0
+    for row in ('symmetric', 'symmetric-single'):
+        assert saved['runs'][row]['0']['commit'] == 'abc1234'
+        assert saved['runs'][row]['0']['minutes'] == 42.0
     assert (tmp_path / 'out' / 'dakpn_and_adversarial' / 'seed0' /
             'segmentor.pth').is_file()
 
