@@ -10,6 +10,9 @@ Usage:
     # val split) and DA-KPN bundle:
     python tools/benchmark_downstream.py --source-root SRC --target-root TGT
         --bundle dakpn_bundle.pth [--methods ...]
+    # the report of an earlier run's records, training nothing:
+    python tools/benchmark_downstream.py --reuse downstream.json \
+        --report-only --out DIR [--methods ...] [--seeds ...]
 
 Needs a finished ``make demo`` (its encoder and DA-KPN bundle). Generates a
 larger data set with the demo generator (same seed and streams as the demo,
@@ -40,8 +43,9 @@ Rerunning with the same ``--out`` skips trainings that already finished
 per-class IoU, minutes, commit, bundle digest) and is rewritten after each
 run; ``--reuse FILE`` takes the records of an earlier run of the same
 protocol (rows with DA-KPN only where the bundle is the same) so a job too
-long for one machine session continues in the next. ``--jobs N`` trains N
-runs side by side with the cores split between them.
+long for one machine session continues in the next; with
+``--report-only`` it trains nothing and writes the report of those records.
+``--jobs N`` trains N runs side by side with the cores split between them.
 
 A long job (about 4 minutes per training on 2 CPU cores): it is a benchmark,
 not a test.
@@ -463,7 +467,7 @@ def data_title(protocol: dict = None) -> str:
     """What the chart's title calls the data: the demo generator's camera
     when its summary (``demo_data.json``) names one, else the folder."""
     data = (protocol or {}).get('data')
-    if not data:
+    if not data or data[0] == 'generated':  # ['generated', data seed]
         return 'the demo data'
     root = Path(data[0]).parent
     try:
@@ -524,6 +528,7 @@ def write_report(results: dict, seeds, iters: int, counts: dict,
                '#dd8452' if n == 'photometric' else
                '#a1d99b' if n.startswith('dakpn-no-') else  # ablations
                '#c44e52' if n in PEER_NAMES else
+               '#8172b3' if n in UDA_VARIANTS and 'dakpn' not in n else
                '#55a868' for n in names]
     fig, ax = plt.subplots(figsize=(1.3 * len(names) + 2, 3.8))
     means = [mean_std(results[n])[0] for n in names]
@@ -542,6 +547,43 @@ def write_report(results: dict, seeds, iters: int, counts: dict,
     fig.tight_layout()
     fig.savefig(out / 'downstream.png', dpi=120)
     plt.close(fig)
+    return md
+
+
+def report_from_records(path: Path, methods, seeds, out: Path) -> str:
+    """The report (downstream.md, .json, .png in ``out``) of the records in
+    an earlier run's ``downstream.json``, training nothing: its protocol,
+    the given rows and seeds that it holds, its FCN-score. Records whose
+    configs cannot be compared with today's (an uncommitted or unknown
+    commit: ``--reuse`` would train them again) are reported all the
+    same and named under the table."""
+    try:
+        saved = json.loads(Path(path).read_text())
+        protocol = saved['protocol']
+        iters, counts = protocol['iters'], protocol['counts']
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise SystemExit(f'benchmark_downstream: --report-only {path}: not '
+                         f'a downstream.json ({e!r})')
+    runs = {name: {str(s): saved['runs'][name][str(s)] for s in seeds
+                   if str(s) in saved['runs'][name]}
+            for name in methods if name in saved.get('runs', {})}
+    results, per_class = collect(runs, seeds)
+    if not results:
+        raise SystemExit(f'benchmark_downstream: --report-only {path}: no '
+                         'records of the chosen methods and seeds')
+    unchecked = [f'{name} seed {seed} ({record.get("commit") or "unknown"})'
+                 for name, by_seed in runs.items()
+                 for seed, record in by_seed.items()
+                 if not configs_unchanged_since(
+                     str(record.get('commit', '')), row_configs(name))]
+    md = write_report(results, seeds, iters, counts, out, per_class,
+                      saved.get('fcn_score') or None, runs=runs,
+                      protocol=protocol)
+    if unchecked:
+        md += ('\nFrom records whose configs cannot be compared with '
+               "today's (trained from an uncommitted or unknown state): "
+               + ', '.join(unchecked) + '.\n')
+        (out / 'downstream.md').write_text(md)
     return md
 
 
@@ -602,7 +644,19 @@ def main(argv=None) -> int:
                     help='a downstream.json of an earlier run of the same '
                     'protocol: its finished (row, seed) runs are taken, not '
                     'retrained (rows with DA-KPN only with the same bundle)')
+    ap.add_argument('--report-only', action='store_true',
+                    help='train nothing: write the report of the --reuse '
+                    'records (their protocol, the chosen methods and seeds) '
+                    'into --out')
     args = ap.parse_args(argv)
+    if args.report_only:
+        if args.reuse is None:
+            ap.error('--report-only reports the records of --reuse FILE')
+        seeds = [int(s) for s in args.seeds.split(',')]
+        args.out.mkdir(parents=True, exist_ok=True)
+        md = report_from_records(args.reuse, args.methods, seeds, args.out)
+        print(md + f'\nwritten: {args.out}/downstream.md, .json, .png')
+        return 0
     if bool(args.source_root) != bool(args.target_root):
         ap.error('--source-root and --target-root go together')
     if args.source_root and args.data:

@@ -324,3 +324,57 @@ def test_chart_title_names_the_camera(tmp_path):
     assert data_title({'data': [str(tmp_path / 'other' / 'gta5')]}) == \
         'other'
     assert data_title(None) == 'the demo data'
+
+
+def test_report_only_reports_the_records_and_trains_nothing(
+        bench, tmp_path, monkeypatch):
+    """--report-only: the report of a downstream.json's records for the
+    chosen rows and seeds (its protocol, its FCN-score), records from an
+    uncommitted state named under the table, and no training."""
+    def no_training(*args, **kwargs):
+        raise AssertionError('--report-only trained')
+
+    monkeypatch.setattr(bench, 'train_segmenter', no_training)
+    monkeypatch.setattr(bench, 'benchmark_data', no_training)
+    head = subprocess.run(['git', 'rev-parse', '--short', 'HEAD'], cwd=ROOT,
+                          capture_output=True, text=True).stdout.strip()
+    protocol = dict(iters=123, counts=dict(num_source=7, num_real_train=5,
+                                           num_real_val=3),
+                    data=['generated', 0])
+    runs = {'source-only': {'0': dict(mIoU=10.0, commit=head),
+                            '1': dict(mIoU=12.0, commit=head),
+                            '2': dict(mIoU=99.0, commit=head)},
+            'target-only': {'0': dict(mIoU=40.0, commit=head),
+                            '1': dict(mIoU=42.0, commit=head)},
+            'dakpn': {'0': dict(mIoU=30.0, commit='abc1234+dirty',
+                                per_class=dict(road=80.0))},
+            'adversarial': {'0': dict(mIoU=5.0, commit=head)}}
+    fcn = {'source': dict(mIoU=[1.0, 2.0])}
+    records = tmp_path / 'records.json'
+    records.write_text(json.dumps(dict(protocol=protocol, runs=runs,
+                                       fcn_score=fcn)))
+    out = tmp_path / 'report'
+    assert bench.main(['--reuse', str(records), '--report-only', '--out',
+                       str(out), '--methods',
+                       'source-only,target-only,dakpn', '--seeds',
+                       '0,1']) == 0
+    md = (out / 'downstream.md').read_text()
+    assert '| source-only | 11.00 +- 1.41 | 10.0, 12.0 | 0% |' in md
+    assert '| target-only | 41.00 +- 1.41 | 40.0, 42.0 | 100% |' in md
+    assert '| dakpn | 30.00 (one run) | 30.0 | 63% |' in md
+    assert 'adversarial' not in md and '99.0' not in md
+    assert '123 iterations' in md and '(3 images)' in md
+    assert 'FCN-score' in md
+    assert "compared with today's" in md and \
+        'dakpn seed 0 (abc1234+dirty)' in md
+    assert 'source-only seed' not in md.split("today's")[-1] or \
+        not bench.configs_unchanged_since(head, bench.row_configs(
+            'source-only'))
+    saved = json.loads((out / 'downstream.json').read_text())
+    assert saved['protocol'] == protocol and saved['fcn_score'] == fcn
+    assert (out / 'downstream.png').stat().st_size > 0
+    with pytest.raises(SystemExit):  # nothing to report from
+        bench.main(['--report-only', '--out', str(out)])
+    with pytest.raises(SystemExit, match='no records'):
+        bench.main(['--reuse', str(records), '--report-only', '--out',
+                    str(out), '--methods', 'fda'])
