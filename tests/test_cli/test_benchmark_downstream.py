@@ -349,7 +349,7 @@ def test_report_only_reports_the_records_and_trains_nothing(
             'dakpn': {'0': dict(mIoU=30.0, commit='abc1234+dirty',
                                 per_class=dict(road=80.0))},
             'adversarial': {'0': dict(mIoU=5.0, commit=head)}}
-    fcn = {'source': dict(mIoU=[1.0, 2.0])}
+    fcn = {'synthetic': [dict(pxAcc=50.0, clsAcc=20.0, mIoU=10.0)]}
     records = tmp_path / 'records.json'
     records.write_text(json.dumps(dict(protocol=protocol, runs=runs,
                                        fcn_score=fcn)))
@@ -364,7 +364,7 @@ def test_report_only_reports_the_records_and_trains_nothing(
     assert '| dakpn | 30.00 (one run) | 30.0 | 63% |' in md
     assert 'adversarial' not in md and '99.0' not in md
     assert '123 iterations' in md and '(3 images)' in md
-    assert 'FCN-score' in md
+    assert '| synthetic | 50.0 +- 0.0 | 20.0 +- 0.0 | 10.0 +- 0.0 |' in md
     assert "compared with today's" in md and \
         'dakpn seed 0 (abc1234+dirty)' in md
     assert 'source-only seed' not in md.split("today's")[-1] or \
