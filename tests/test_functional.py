@@ -481,6 +481,13 @@ def test_opencv_tiles_cut_rows_and_columns(monkeypatch):
     for out in (whole, per_image, tiled):
         torch.testing.assert_close(out, ref.detach(), atol=2e-5, rtol=0)
     assert torch.equal(per_image, whole)
+    # Tiles whose sigma is 0 (the left third of the map) skip their blur
+    # beside tiles that blur, and read as their neighbours' margins.
+    half = params.clone()
+    half[:, DF.PARAM_SLICES['sigma'], :, :3] = 0.0
+    half_ref = DF.translate(img, half.clone().requires_grad_(), noise=noise)
+    torch.testing.assert_close(DF.translate(img, half, noise=noise),
+                               half_ref.detach(), atol=2e-5, rtol=0)
     # Images whose sigma is 0 everywhere skip the blur on that path.
     monkeypatch.setattr(DF, '_WHOLE_IMAGE_MAX_BYTES', img[0].numel() * 4)
     same = DF.translate(img, DF.identity_params(2, (6, 7)))
