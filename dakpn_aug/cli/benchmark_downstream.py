@@ -652,6 +652,9 @@ def main(argv=None) -> int:
     if args.report_only:
         if args.reuse is None:
             ap.error('--report-only reports the records of --reuse FILE')
+        if (args.out / 'downstream.json').resolve() == args.reuse.resolve():
+            ap.error('--report-only would overwrite its --reuse file with '
+                     'the chosen records: pass another --out')
         seeds = [int(s) for s in args.seeds.split(',')]
         args.out.mkdir(parents=True, exist_ok=True)
         md = report_from_records(args.reuse, args.methods, seeds, args.out)

@@ -378,3 +378,11 @@ def test_report_only_reports_the_records_and_trains_nothing(
     with pytest.raises(SystemExit, match='no records'):
         bench.main(['--reuse', str(records), '--report-only', '--out',
                     str(out), '--methods', 'fda'])
+    # A report into the folder of its own records would overwrite them.
+    kept = records.read_text()
+    records.rename(tmp_path / 'downstream.json')
+    with pytest.raises(SystemExit):
+        bench.main(['--reuse', str(tmp_path / 'downstream.json'),
+                    '--report-only', '--out', str(tmp_path), '--methods',
+                    'dakpn'])
+    assert (tmp_path / 'downstream.json').read_text() == kept
