@@ -481,7 +481,7 @@ def data_title(protocol: dict = None) -> str:
 def write_report(results: dict, seeds, iters: int, counts: dict,
                  out: Path, per_class: dict = None,
                  fcn: dict = None, runs: dict = None,
-                 protocol: dict = None) -> str:
+                 protocol: dict = None, note: str = '') -> str:
     src = mean_std(results['source-only'])[0] \
         if results.get('source-only') else None
     tgt = mean_std(results['target-only'])[0] \
@@ -513,6 +513,7 @@ def write_report(results: dict, seeds, iters: int, counts: dict,
         md += ('\nFCN-score (paper table 1): the target-only segmenters '
                'on the synthetic images with their labels (mean +- std over '
                'seeds):\n\n' + fcn_score_table(fcn))
+    md += note
     (out / 'downstream.md').write_text(md)
     (out / 'downstream.json').write_text(json.dumps(dict(
         results=results, per_class=per_class or {}, fcn_score=fcn or {},
@@ -576,15 +577,12 @@ def report_from_records(path: Path, methods, seeds, out: Path) -> str:
                  for seed, record in by_seed.items()
                  if not configs_unchanged_since(
                      str(record.get('commit', '')), row_configs(name))]
-    md = write_report(results, seeds, iters, counts, out, per_class,
-                      saved.get('fcn_score') or None, runs=runs,
-                      protocol=protocol)
-    if unchecked:
-        md += ('\nFrom records whose configs cannot be compared with '
-               "today's (trained from an uncommitted or unknown state): "
-               + ', '.join(unchecked) + '.\n')
-        (out / 'downstream.md').write_text(md)
-    return md
+    note = ('\nFrom records whose configs cannot be compared with '
+            "today's (trained from an uncommitted or unknown state): "
+            + ', '.join(unchecked) + '.\n') if unchecked else ''
+    return write_report(results, seeds, iters, counts, out, per_class,
+                        saved.get('fcn_score') or None, runs=runs,
+                        protocol=protocol, note=note)
 
 
 def csv_list(text: str, allowed=None) -> list:
