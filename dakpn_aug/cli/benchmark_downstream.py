@@ -31,7 +31,8 @@ noise / no affine) with the demo config on the demo data, as the demo
 bundle was, and adds a downstream run for each. Last, the FCN-score
 (paper table 1): the target-only segmenters evaluated on the synthetic
 images before and after offline translation with the demo bundle
-(``tools/translate_dataset.py``, ``tools/fcn_score.py``). Writes
+(``tools/translate_dataset.py``, ``tools/fcn_score.py``; skipped with
+``--no-fcn-score``). Writes
 ``downstream.md`` (mIoU mean +- std, the share of the source-only ->
 target-only gap closed, per-class IoU, FCN-score), ``downstream.json`` and
 ``downstream.png`` (bar chart) into ``--out``.
@@ -646,6 +647,10 @@ def main(argv=None) -> int:
                     help='train nothing: write the report of the --reuse '
                     'records (their protocol, the chosen methods and seeds) '
                     'into --out')
+    ap.add_argument('--no-fcn-score', dest='fcn_score', action='store_false',
+                    help='skip the FCN-score (an offline translation of the '
+                    'source and one evaluation per seed): for callers that '
+                    'read only the mIoU rows')
     args = ap.parse_args(argv)
     if args.report_only:
         if args.reuse is None:
@@ -842,12 +847,13 @@ def main(argv=None) -> int:
     results, per_class = collect(runs, seeds)
     fcn = None
     scorers = fcn_score_seeds(out, seeds)
-    if 'target-only' in variants and uses_dakpn and scorers:
+    fcn_wanted = args.fcn_score and 'target-only' in variants and uses_dakpn
+    if fcn_wanted and scorers:
         print('FCN-score: translating the synthetic images offline and '
               'scoring them with the target-only segmenters of seeds '
               f'{", ".join(map(str, scorers))}', flush=True)
         fcn = fcn_scores(out, roots[0], bundles_per_seed[0], scorers)
-    elif 'target-only' in variants and uses_dakpn:
+    elif fcn_wanted:
         print(f'FCN-score: skipped: no target-only weights in {out} (runs '
               'taken from --reuse records keep no weights)', flush=True)
     md = write_report(results, seeds, args.iters, counts, out, per_class,

@@ -186,6 +186,42 @@ def test_fcn_score_table_in_report(bench, tmp_path):
     assert saved['fcn_score'] == fcn
 
 
+def test_fcn_scores_translate_once_and_score_each_seed(bench, tmp_path,
+                                                      monkeypatch):
+    """The FCN-score step: one offline translation of the source with the
+    bundle (labels copied), then each seed's target-only segmenter on the
+    untranslated and the translated images; scores already on disk are
+    read, not measured again."""
+    calls = []
+
+    def fake_run(cmd, log):
+        cmd = [str(c) for c in cmd]
+        calls.append(cmd)
+        if '--out' in cmd:  # an fcn-score run writes its scores
+            Path(cmd[cmd.index('--out') + 1]).write_text(json.dumps(
+                dict(pxAcc=1.0, clsAcc=2.0, mIoU=float(len(calls)))))
+
+    monkeypatch.setattr(bench, 'run', fake_run)
+    out, source, bundle = tmp_path / 'out', tmp_path / 'gta5', tmp_path / 'b'
+    (out / 'fcn_score').mkdir(parents=True)
+    scores = bench.fcn_scores(out, source, bundle, [0, 2])
+    translated = out / 'fcn_score' / 'gta5_dakpn'
+    assert calls[0][-5:] == [str(bundle), str(source), str(translated),
+                             '--labels', 'copy']
+    scored = [(c[c.index('--out') - 3], c[c.index('--out') - 4])
+              for c in calls[1:]]
+    assert scored == [
+        (str(source), str(out / 'target-only' / f'seed{s}' / 'encoder.pth'))
+        for s in (0, 2)] + [
+        (str(translated), str(out / 'target-only' / f'seed{s}' /
+                              'encoder.pth')) for s in (0, 2)]
+    assert [r['mIoU'] for r in scores['synthetic']] == [2.0, 3.0]
+    assert [r['mIoU'] for r in scores['DA-KPN translated']] == [4.0, 5.0]
+    calls.clear()  # a rerun: the translation resumes, nothing is rescored
+    assert bench.fcn_scores(out, source, bundle, [0, 2]) == scores
+    assert len(calls) == 1 and '--labels' in calls[0]
+
+
 def test_results_of_another_bundle_are_not_reused(bench, tmp_path):
     """A bundle is known by its weights and settings: saved again (another
     file, another save time) it is the same bundle; other weights are
