@@ -49,3 +49,19 @@ def scene_image(h: int, w: int, seed: int = 0, dtype=torch.float32):
 @pytest.fixture
 def scene():
     return scene_image
+
+
+@pytest.fixture
+def tool_error(capsys):
+    """``tool_error(main, argv)``: a tool's ``main`` run in this process
+    (no interpreter start-up: seconds per call on 2 cores), expected to
+    stop with one clear error; returns its text (the ``SystemExit``
+    message, or what argparse printed). Any other exception fails the test,
+    as the traceback a user would see."""
+    def call(main, argv) -> str:
+        with pytest.raises(SystemExit) as stop:
+            main([str(a) for a in argv])
+        code = stop.value.code
+        assert code not in (0, None), 'the tool succeeded'
+        return code if isinstance(code, str) else capsys.readouterr().err
+    return call

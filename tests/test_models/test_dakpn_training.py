@@ -315,24 +315,42 @@ def train(demo_data, work_dir, iters, *extra, opts=()):
     ])
 
 
-def test_train_dakpn_end_to_end_writes_bundle_and_pictures(demo_data,
+@pytest.fixture(scope='module')
+def finished_run(demo_data, tmp_path_factory):
+    """A finished 3-iteration run of tools/train_dakpn.py (pictures every 2
+    iterations): its work dir and output. Read-only for the tests; copy it
+    (:func:`copy_run`) to change it."""
+    work = tmp_path_factory.mktemp('dakpn_run') / 'run'
+    res = train(demo_data, work, 3, opts=['custom_hooks.0.interval=2'])
+    return work, res.stdout
+
+
+def copy_run(run: Path, to: Path) -> Path:
+    """A copy of a run's work dir whose ``last_checkpoint`` names the
+    copy's own checkpoint (mmengine writes an absolute path)."""
+    import shutil
+    shutil.copytree(run, to)
+    marker = to / 'last_checkpoint'
+    marker.write_text(str(to / Path(marker.read_text().strip()).name))
+    return to
+
+
+def test_train_dakpn_end_to_end_writes_bundle_and_pictures(finished_run,
                                                            tmp_path):
-    res = train(demo_data, tmp_path / 'run', 3,
-                opts=['custom_hooks.0.interval=2'])
-    bundle = tmp_path / 'run' / 'dakpn_bundle.pth'
-    assert bundle.is_file() and f'bundle: {bundle}' in res.stdout
+    run, stdout = finished_run
+    bundle = run / 'dakpn_bundle.pth'
+    assert bundle.is_file() and f'bundle: {bundle}' in stdout
     tr = DAKPNTranslator.from_checkpoint(bundle)
     assert tr.bundle_meta['extra']['iterations'] == 3
-    pics = sorted((tmp_path / 'run' / 'vis').glob('*.png'))
+    pics = sorted((run / 'vis').glob('*.png'))
     assert [p.name for p in pics] == ['iter_000002.png', 'iter_000003.png']
-    log = next((tmp_path / 'run').rglob('*.log')).read_text()
+    log = next(run.rglob('*.log')).read_text()
     assert 'eta:' in log and 'loss_identity' in log and 'd_acc_real' in log
     # export_bundle.py makes the same bundle from the run's checkpoint.
     out = tmp_path / 'exported.pth'
     run_tool([sys.executable, 'tools/export_bundle.py',
-              str(tmp_path / 'run' / 'dakpn_demo.py'),
-              str(tmp_path / 'run' / 'iter_3.pth'), '--out', str(out),
-              '--trust'])
+              str(run / 'dakpn_demo.py'), str(run / 'iter_3.pth'), '--out',
+              str(out), '--trust'])
     exp = DAKPNTranslator.from_checkpoint(out)
     x = torch.rand(1, 3, 96, 160)
     assert torch.equal(exp.translate_batch(x), tr.translate_batch(x))
@@ -361,24 +379,21 @@ def test_paper_config_trains_a_step(demo_data, tmp_path):
     assert out.shape == (1, 3, 90, 160) and torch.isfinite(out).all()
 
 
-def test_export_bundle_refuses_to_unpickle_without_trust(demo_data,
-                                                         tmp_path):
-    train(demo_data, tmp_path / 'run', 1)
-    res = subprocess.run([sys.executable, 'tools/export_bundle.py',
-                          str(tmp_path / 'run' / 'dakpn_demo.py'),
-                          str(tmp_path / 'run' / 'iter_1.pth')],
-                         capture_output=True, text=True, cwd=ROOT)
-    assert res.returncode != 0 and '--trust' in res.stderr
+def test_export_bundle_refuses_to_unpickle_without_trust(finished_run,
+                                                         tmp_path,
+                                                         tool_error):
+    from dakpn_aug.cli.export_bundle import main
+    run, _ = finished_run
+    config, ckpt = run / 'dakpn_demo.py', run / 'iter_3.pth'
+    assert '--trust' in tool_error(main, [config, ckpt, '--out',
+                                          tmp_path / 'b.pth'])
+    assert not (tmp_path / 'b.pth').exists()
     # A truncated checkpoint is broken, not untrusted: no --trust advice.
-    raw = (tmp_path / 'run' / 'iter_1.pth').read_bytes()
+    raw = ckpt.read_bytes()
     (tmp_path / 'cut.pth').write_bytes(raw[:len(raw) // 2])
     for extra in ([], ['--trust']):
-        res = subprocess.run([sys.executable, 'tools/export_bundle.py',
-                              str(tmp_path / 'run' / 'dakpn_demo.py'),
-                              str(tmp_path / 'cut.pth')] + extra,
-                             capture_output=True, text=True, cwd=ROOT)
-        assert res.returncode != 0 and 'truncated' in res.stderr
-        assert '--trust' not in res.stderr and 'Traceback' not in res.stderr
+        err = tool_error(main, [config, tmp_path / 'cut.pth', *extra])
+        assert 'truncated' in err and '--trust' not in err
 
 
 def test_resume_after_kill_matches_uninterrupted_run(demo_data, tmp_path):
@@ -415,65 +430,56 @@ def test_resume_after_kill_matches_uninterrupted_run(demo_data, tmp_path):
     assert json.loads(b['meta_json'])['extra']['iterations'] == 6
 
 
-def test_train_dakpn_clear_errors(demo_data, tmp_path):
-    res = subprocess.run([sys.executable, 'tools/train_dakpn.py', str(CONFIG),
-                          '--source-root', str(tmp_path / 'nope'),
-                          '--target-root', str(demo_data / 'cityscapes')],
-                         capture_output=True, text=True, cwd=ROOT)
-    assert res.returncode != 0
-    assert 'source root folder does not exist' in res.stderr
-    res = subprocess.run([sys.executable, 'tools/train_dakpn.py', str(CONFIG),
-                          '--source-root', str(demo_data / 'gta5'),
-                          '--target-root', str(demo_data / 'cityscapes'),
-                          '--encoder-checkpoint', str(tmp_path / 'x.pth')],
-                         capture_output=True, text=True, cwd=ROOT)
-    assert 'encoder checkpoint not found' in res.stderr
-    base = [sys.executable, 'tools/train_dakpn.py', str(CONFIG),
-            '--source-root', str(demo_data / 'gta5'), '--target-root',
-            str(demo_data / 'cityscapes'), '--work-dir', str(tmp_path / 'w')]
+def test_train_dakpn_clear_errors(demo_data, tmp_path, tool_error):
+    from dakpn_aug.cli.train_dakpn import main
+    err = tool_error(main, [CONFIG, '--source-root', tmp_path / 'nope',
+                            '--target-root', demo_data / 'cityscapes'])
+    assert 'source root folder does not exist' in err
+    err = tool_error(main, [CONFIG, '--source-root', demo_data / 'gta5',
+                            '--target-root', demo_data / 'cityscapes',
+                            '--encoder-checkpoint', tmp_path / 'x.pth'])
+    assert 'encoder checkpoint not found' in err
+    base = [CONFIG, '--source-root', demo_data / 'gta5', '--target-root',
+            demo_data / 'cityscapes', '--work-dir', tmp_path / 'w']
     for iters in ('0', '-5'):
-        res = subprocess.run(base + ['--max-iters', iters],
-                             capture_output=True, text=True, cwd=ROOT)
-        assert res.returncode != 0 and 'must be >= 1' in res.stderr
+        assert 'must be >= 1' in tool_error(main, base + ['--max-iters',
+                                                          iters])
     assert not (tmp_path / 'w' / 'dakpn_bundle.pth').exists()
-    # An empty source folder: the project's own clear error, no traceback.
+    # An empty source folder: the project's own clear error.
     empty = tmp_path / 'empty'
     (empty / 'images').mkdir(parents=True)
     (empty / 'labels').mkdir()
-    res = subprocess.run(base[:4] + [str(empty)] + base[5:] +
+    err = tool_error(main, base[:2] + [empty] + base[3:] +
+                     ['--max-iters', '1', '--cfg-options', *TINY])
+    assert 'no images found' in err
+    # A misspelt --cfg-options key: one clear line.
+    err = tool_error(main, base + ['--max-iters', '1', '--cfg-options',
+                                   *TINY, 'model.loss_wieghts=1'])
+    assert 'loss_wieghts' in err and 'misspelt' in err
+    # The tool as users run it: the same error, one line, no traceback.
+    res = subprocess.run([sys.executable, 'tools/train_dakpn.py'] +
+                         [str(a) for a in base[:2]] + [str(empty)] +
+                         [str(a) for a in base[3:]] +
                          ['--max-iters', '1', '--cfg-options', *TINY],
                          capture_output=True, text=True, cwd=ROOT)
     assert res.returncode != 0 and 'no images found' in res.stderr
     assert 'Traceback' not in res.stderr
-    # A misspelt --cfg-options key: one clear line.
-    res = subprocess.run(base + ['--max-iters', '1', '--cfg-options', *TINY,
-                                 'model.loss_wieghts=1'],
-                         capture_output=True, text=True, cwd=ROOT)
-    assert res.returncode != 0 and 'loss_wieghts' in res.stderr
-    assert 'misspelt' in res.stderr and 'Traceback' not in res.stderr
 
 
 def test_resume_or_load_from_a_bad_checkpoint_is_one_clear_error(
-        demo_data, tmp_path):
-    work = tmp_path / 'run'
-    train(demo_data, work, 1, opts=['default_hooks.checkpoint.interval=1'])
-    ckpt = work / 'iter_1.pth'
+        demo_data, finished_run, tmp_path, tool_error):
+    from dakpn_aug.cli.train_dakpn import main
+    work = copy_run(finished_run[0], tmp_path / 'run')
+    ckpt = work / 'iter_3.pth'
     ckpt.write_bytes(ckpt.read_bytes()[:1000])  # truncated
-    cmd = [sys.executable, 'tools/train_dakpn.py', str(CONFIG), '--work-dir',
-           str(work), '--source-root', str(demo_data / 'gta5'),
-           '--target-root', str(demo_data / 'cityscapes'), '--max-iters',
-           '2', '--cfg-options', *TINY]
-    res = subprocess.run(cmd + ['--resume'], capture_output=True, text=True,
-                         cwd=ROOT)
-    assert res.returncode != 0 and 'corrupt or truncated' in res.stderr
-    assert 'Traceback' not in res.stderr
+    cmd = [CONFIG, '--work-dir', work, '--source-root', demo_data / 'gta5',
+           '--target-root', demo_data / 'cityscapes', '--max-iters', '4',
+           '--cfg-options', *TINY]
+    assert 'corrupt or truncated' in tool_error(main, cmd + ['--resume'])
     # A pickle outside the work dir given as load_from is never unpickled.
     evil = tmp_path / 'evil.pth'
     torch.save({'state_dict': {}, 'x': ValueError('x')}, evil)
-    res = subprocess.run(cmd + [f'load_from={evil}'], capture_output=True,
-                         text=True, cwd=ROOT)
-    assert res.returncode != 0 and 'not unpickled' in res.stderr
-    assert 'Traceback' not in res.stderr
+    assert 'not unpickled' in tool_error(main, cmd + [f'load_from={evil}'])
 
 
 def test_ddp_on_cpu_with_torchrun(demo_data, tmp_path):
