@@ -66,7 +66,8 @@ def test_bring_your_own_data_with_stage2_rows(tmp_path, tiny_translator):
          str(tmp_path / 'b.pth'), '--reverse-bundle', str(tmp_path / 'b.pth'),
          '--methods', 'source-only,target-only,dakpn+adversarial,'
          'symmetric,symmetric-single',
-         '--seeds', '0', '--iters', '2', '--out', str(tmp_path / 'out')],
+         '--seeds', '0', '--iters', '2', '--out', str(tmp_path / 'out'),
+         '--jobs', '2'],
         capture_output=True, text=True, cwd=ROOT, timeout=900)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
     assert 'target-only skipped' in res.stdout
@@ -257,7 +258,8 @@ def test_fcn_score_only_with_target_only_weights(bench, tmp_path):
     assert bench.fcn_score_seeds(tmp_path, [0, 1, 2]) == [0, 2]
 
 
-def test_bring_your_own_data_runs_the_chosen_methods(tmp_path):
+def test_bring_your_own_data_runs_the_chosen_methods(bench, tmp_path,
+                                                     tool_error):
     """--data DIR --methods: any demo-layout data set, the chosen rows only
     (a peer needs no bundle), the report without a target row says n/a."""
     import subprocess
@@ -307,11 +309,8 @@ def test_bring_your_own_data_runs_the_chosen_methods(tmp_path):
     assert resumed['source-only']['0']['minutes'] is None
     other = ['3' if prev == '--iters' else a
              for prev, a in zip([''] + again, again)]
-    res = subprocess.run(other, capture_output=True, text=True, cwd=ROOT)
-    assert res.returncode != 0 and 'measured with' in res.stderr
-    bad = subprocess.run(cmd[:2] + ['--methods', 'cyclegan'],
-                         capture_output=True, text=True, cwd=ROOT)
-    assert bad.returncode != 0 and 'unknown' in bad.stderr
+    assert 'measured with' in tool_error(bench.main, other[2:])
+    assert 'unknown' in tool_error(bench.main, ['--methods', 'cyclegan'])
 
 
 def test_reuse_takes_matching_runs_only(bench, tmp_path):

@@ -171,43 +171,34 @@ def test_bad_dataset_is_a_clean_error(data, tmp_path):
     assert 'Traceback' not in proc.stderr
 
 
-def test_corrupt_image_or_missing_pretrained_is_one_clear_error(data,
-                                                                tmp_path):
+def test_corrupt_image_or_missing_pretrained_is_one_clear_error(
+        data, tmp_path, tool, tool_error):
     import shutil
     root = tmp_path / 'gta5'
     shutil.copytree(data / 'gta5', root)
     victim = sorted((root / 'images').iterdir())[0]
     victim.write_bytes(b'not a png at all')
-    base = [sys.executable, str(TOOL), str(DEMO_CFG), '--data-root',
-            str(root), '--work-dir', str(tmp_path / 'wd'), '--max-iters',
-            '3', '--cfg-options', *FAST, 'train_dataloader.batch_size=6']
-    proc = subprocess.run(base, cwd=REPO, capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode != 0, proc.stderr[-2000:]
-    assert 'corrupt or unreadable' in proc.stderr and victim.name in \
-        proc.stderr
-    assert 'Traceback' not in proc.stderr
-    proc = subprocess.run(
-        base[:-1] + [f'load_from={tmp_path / "missing.pth"}'], cwd=REPO,
-        capture_output=True, text=True, timeout=300)
-    assert proc.returncode != 0
-    assert 'missing.pth' in proc.stderr and 'Traceback' not in proc.stderr
+    base = [DEMO_CFG, '--data-root', root, '--work-dir', tmp_path / 'wd',
+            '--max-iters', '3', '--cfg-options', *FAST,
+            'train_dataloader.batch_size=6']
+    err = tool_error(tool.main, base)
+    assert 'corrupt or unreadable' in err and victim.name in err
+    err = tool_error(tool.main,
+                     base[:-1] + [f'load_from={tmp_path / "missing.pth"}'])
+    assert 'missing.pth' in err
 
 
-def test_misspelt_config_key_is_one_clear_error(data, tmp_path):
+def test_misspelt_config_key_is_one_clear_error(data, tmp_path, tool,
+                                                tool_error):
     """A key its module does not take (a misspelt --cfg-options key) is one
     line naming it, as in tools/train_dakpn.py and tools/train_uda.py (the
     three tools share train_with_clear_errors)."""
-    proc = subprocess.run(
-        [sys.executable, str(TOOL), str(DEMO_CFG), '--data-root',
-         str(data / 'gta5'), '--work-dir', str(tmp_path / 'wd'),
-         '--max-iters', '1', '--cfg-options', *FAST,
-         'model.decode_head.num_clases=3'],
-        cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert proc.returncode != 0
-    assert 'train_segmentor: error' in proc.stderr
-    assert 'num_clases' in proc.stderr and 'misspelt' in proc.stderr
-    assert 'Traceback' not in proc.stderr
+    err = tool_error(tool.main, [
+        DEMO_CFG, '--data-root', data / 'gta5', '--work-dir', tmp_path / 'wd',
+        '--max-iters', '1', '--cfg-options', *FAST,
+        'model.decode_head.num_clases=3'])
+    assert err.startswith('train_segmentor: error')
+    assert 'num_clases' in err and 'misspelt' in err
 
 
 @pytest.mark.slow
