@@ -10,7 +10,7 @@ Usage:
     python tools/train_symmetric.py --source-root SRC --target-root TGT
         --bundle S2T_BUNDLE --target-bundle T2S_BUNDLE [--rounds 2]
         [--threshold 0.9] [--config-a CFG] [--config-b CFG] [--seed S]
-        [--max-iters N] [--work-dir DIR]
+        [--max-iters N] [--work-dir DIR] [--jobs 2]
 
 The T -> S bundle comes from ``tools/train_dakpn.py CONFIG --reverse``.
 Every step writes its result last and is skipped when that exists, so a
@@ -18,7 +18,8 @@ killed run continues where it stopped (an interrupted training resumes from
 its checkpoint). Writes ``DIR/roundR/{A,B}/`` (configs, logs, exported
 segmentors), ``DIR/roundR/pseudo_labels/`` and ``DIR/results.json``
 (single models and fusion mIoU); ``DIR/fusion_config.py`` evaluates the
-fusion with mmseg's test loop.
+fusion with mmseg's test loop. ``--jobs 2`` trains A and B of a round side
+by side, the cores split between them.
 """
 from __future__ import annotations
 
@@ -27,7 +28,9 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Optional
 
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
@@ -68,6 +71,9 @@ def parse_args(argv=None):
     ap.add_argument('--work-dir', default='work_dirs/symmetric')
     ap.add_argument('--cfg-options', nargs='+', default=[],
                     help='passed to every training')
+    ap.add_argument('--jobs', type=int, choices=(1, 2), default=1,
+                    help='2: train models A and B of a round side by side, '
+                    'the cores split between them')
     args = ap.parse_args(argv)
     for key in ('source_root', 'target_root'):
         if not Path(getattr(args, key)).is_dir():
@@ -101,11 +107,14 @@ def round_config(args, name: str, r: int, work: Path) -> Path:
     return path
 
 
-def train(args, name: str, r: int, work: Path) -> dict:
+def train(args, name: str, r: int, work: Path,
+          config: Optional[Path]) -> dict:
+    """Model ``name`` of round ``r`` trained with ``config`` (a
+    tools/train_uda.py run; skipped when finished, then ``config`` is
+    None; resumed when interrupted)."""
     out = work / f'round{r}' / name
     done = out / 'segmentor.pth'
     if not done.exists():
-        config = round_config(args, name, r, work)
         flag = ['--bundle', args.bundle] if name == 'A' else \
             ['--target-bundle', args.target_bundle]
         cmd = [*subcommand('train-uda'),
@@ -192,12 +201,24 @@ def main(argv=None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     results = dict(rounds=[], threshold=args.threshold, seed=args.seed)
     a = b = None
+    if args.jobs > 1 and 'OMP_NUM_THREADS' not in os.environ:
+        # The two trainings share the cores (the training tools read
+        # OMP_NUM_THREADS), as in tools/benchmark_downstream.py --jobs.
+        os.environ['OMP_NUM_THREADS'] = str(
+            max(1, (os.cpu_count() or 1) // args.jobs))
     for r in range(args.rounds):
         if r > 0:
             results['rounds'][-1]['pseudo_labels'] = pseudo_labels(
                 args, a, b, r, work)
-        a = train(args, 'A', r, work)
-        b = train(args, 'B', r, work)
+        # A and B of a round are independent: both start from the last
+        # round's pseudo labels and their own last segmentor. Their configs
+        # are written here (mmengine's Config.fromfile is not thread-safe).
+        configs = {name: round_config(args, name, r, work) for name in 'AB'
+                   if not (work / f'round{r}' / name /
+                           'segmentor.pth').exists()}
+        with ThreadPoolExecutor(args.jobs) as pool:
+            a, b = pool.map(lambda name: train(args, name, r, work,
+                                               configs.get(name)), 'AB')
         results['rounds'].append(dict(A=a['mIoU'], B=b['mIoU']))
         print(f'round {r}: mIoU A {a["mIoU"]}, B {b["mIoU"]}', flush=True)
     metrics = evaluate_fusion(args, a, b, work)

@@ -154,7 +154,7 @@ def test_train_symmetric_end_to_end_and_resumable(data, bundles, tmp_path):
            str(data / 'gta5'), '--target-root', str(data / 'cityscapes'),
            '--bundle', str(s2t), '--target-bundle', str(t2s), '--rounds',
            '2', '--max-iters', '2', '--threshold', '0.3', '--work-dir',
-           str(tmp_path / 'w'), '--cfg-options', *SMALL]
+           str(tmp_path / 'w'), '--jobs', '2', '--cfg-options', *SMALL]
     res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
                          timeout=900)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
