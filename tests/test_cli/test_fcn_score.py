@@ -20,7 +20,7 @@ def py(*args):
     return res
 
 
-def test_fcn_score_end_to_end(tmp_path):
+def test_fcn_score_end_to_end(tmp_path, tool_error):
     make_demo_data(tmp_path / 'd', seed=6, num_source=3, num_real_train=2,
                    num_real_val=1)
     # A (barely) trained real-domain segmenter.
@@ -43,6 +43,7 @@ def test_fcn_score_end_to_end(tmp_path):
         assert 0.0 <= score[k] <= 100.0
     assert '| pxAcc | clsAcc | mIoU |' in res.stdout
     # Without copied labels there is nothing to score against.
-    res = py('tools/fcn_score.py', CFG, tmp_path / 'seg' / 'encoder.pth',
-             tmp_path / 'd' / 'cityscapes')
-    assert res.returncode != 0 and 'labels/' in res.stderr
+    from dakpn_aug.cli.fcn_score import main
+    assert 'labels/' in tool_error(main, [CFG, tmp_path / 'seg' /
+                                          'encoder.pth',
+                                          tmp_path / 'd' / 'cityscapes'])
