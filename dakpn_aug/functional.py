@@ -39,9 +39,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
-import threading
-import weakref
 from typing import Callable, List, Optional, Tuple
 
 import numpy as np
@@ -52,6 +49,7 @@ from torch import Tensor
 # The noise field lives in noise.py (one place); re-exported here because
 # Eq. 1's users find it next to translate().
 from .noise import NOISE_DISTRIBUTIONS, make_noise  # noqa: F401
+from . import cpu_exec
 
 __all__ = [
     'NUM_PARAMS', 'PARAM_NAMES', 'PARAM_SLICES', 'COLOR_SPACES',
@@ -236,104 +234,13 @@ _YCBCR_TO_RGB = torch.linalg.inv(_RGB_TO_YCBCR)
 _YCBCR_TO_RGB[_YCBCR_TO_RGB.abs() < 1e-12] = 0.0  # B has no Cr: exactly 0
 
 
-_SCRATCH = threading.local()
-
-
-def _scratch(slot: str, shape: Tuple[int, ...]) -> Tensor:
-    """A float32 CPU buffer of ``shape`` for a temporary of the
-    no-autograd CPU path that never leaves the call, kept per thread and
-    ``slot`` (replaced when the shape changes). glibc hands image-sized
-    buffers back to the kernel when they are freed, so a fresh one costs a
-    page fault per 4 KiB on every call (on the development VM: 1-5 us
-    each, ~20-50 ms per 720x1280 translation for its 6 such temporaries);
-    a kept one costs nothing. Holds ~66 MB per thread at 720x1280. A slot
-    keeps the largest size asked for (bands of an image differ in height:
-    a buffer replaced at every change of shape would be fresh memory
-    again)."""
-    buffers = _SCRATCH.__dict__.setdefault('buffers', {})
-    buf, numel = buffers.get(slot), math.prod(shape)
-    if buf is None or buf.numel() < numel:
-        # A normal tensor even when made under inference mode: an
-        # inference tensor could not be written outside it.
-        with torch.inference_mode(False):
-            buf = buffers[slot] = torch.empty(numel)
-    return buf[:numel].view(shape)
-
-
-def _scratch_plane(rows: int, cols: int) -> np.ndarray:
-    """A (rows, cols) float32 array in a buffer kept per thread that grows
-    to the largest size asked for: a blur level filtered on one box
-    (:func:`_blur_plane_cv2`), read once by the blend and never returned.
-    A numpy view: making it costs no torch call (each torch call lets the
-    other tile thread take the GIL, and a 720x1280 image has 100-270
-    boxes)."""
-    buf = getattr(_SCRATCH, 'plane', None)
-    if buf is None or buf.size < rows * cols:
-        buf = _SCRATCH.plane = np.empty(rows * cols, np.float32)
-    return buf[:rows * cols].reshape(rows, cols)
-
-
-def _opencv_images(t: Tensor):
-    """The (H, W, C) images of a (B, H, W, C) tensor whose rows are
-    contiguous, as numpy views with plain C strides (torch may give a size-1
-    dimension any stride, which OpenCV refuses as an output layout)."""
-    from numpy.lib.stride_tricks import as_strided
-    for img in t.numpy():
-        h, w, c = img.shape
-        yield as_strided(img, img.shape, (img.strides[0] if h > 1 else
-                                          w * c * img.itemsize,
-                                          c * img.itemsize, img.itemsize))
-
-
-# Layout changes of float32 CPU tensors between planes (B, C, H, W) and
-# channels-last (B, H, W, C) memory: cv2.merge and cv2.split are 3-5x
-# faster than torch's permuted copies (measured at 720x1280 and on tiles).
-# Either side may be a view whose rows are contiguous (a tile of a larger
-# tensor); anything else takes torch's copy.
-
-
-def _rows_contiguous(t: Tensor, channels: int) -> bool:
-    return t.stride(-1) == 1 and (channels == 1 or t.stride(-2) == channels)
-
-
-def _planes_into(out: Tensor, planes: Tensor) -> Tensor:
-    """``out`` (B, H, W, C) = ``planes`` (B, C, H, W)."""
-    if not (_rows_contiguous(out, out.shape[-1]) and planes.stride(-1) == 1):
-        return out.copy_(planes.permute(0, 2, 3, 1))
-    import cv2
-    for img_planes, dst in zip(planes, _opencv_images(out)):
-        cv2.merge([plane.numpy() for plane in img_planes], dst=dst)
-    return out
-
-
-def _channels_last(planes: Tensor, slot: Optional[str] = None) -> Tensor:
-    """A contiguous (B, H, W, C) copy of ``planes`` (B, C, H, W), in the
-    :func:`_scratch` buffer ``slot`` if given."""
-    b, c, h, w = planes.shape
-    out = torch.empty(b, h, w, c, dtype=planes.dtype) if slot is None \
-        else _scratch(slot, (b, h, w, c))
-    return _planes_into(out, planes)
-
-
-def _planes(x: Tensor) -> Tensor:
-    """A contiguous (B, C, H, W) copy of ``x`` (B, H, W, C)."""
-    b, h, w, c = x.shape
-    out = torch.empty(b, c, h, w, dtype=x.dtype)
-    if not _rows_contiguous(x, c):
-        return out.copy_(x.permute(0, 3, 1, 2))
-    import cv2
-    for src, dst in zip(_opencv_images(x), out):
-        cv2.split(src, [plane.numpy() for plane in dst])
-    return out
-
-
 def _transform_opencv(x: Tensor, matrix: Tensor,
                       slot: Optional[str] = None,
                       out: Optional[Tensor] = None) -> Tensor:
     """``matrix @ x`` over the channels of a channels-last (B, 3, H, W)
     float32 CPU tensor by ``cv2.transform`` (~20x faster than a matmul with
     an inner dimension of 3, or than the per-plane formulas), into ``out``
-    (channels-last rows) or the :func:`_scratch` buffer ``slot`` if
+    (channels-last rows) or the :func:`cpu_exec.scratch` buffer ``slot`` if
     given."""
     import cv2
     last = x.permute(0, 2, 3, 1)
@@ -343,8 +250,9 @@ def _transform_opencv(x: Tensor, matrix: Tensor,
     elif slot is None:
         out = torch.empty_like(last)
     else:
-        out = _scratch(slot, tuple(last.shape))
-    for src, dst in zip(_opencv_images(last), _opencv_images(out)):
+        out = cpu_exec.scratch(slot, tuple(last.shape))
+    for src, dst in zip(cpu_exec.opencv_images(last),
+                        cpu_exec.opencv_images(out)):
         cv2.transform(src, m, dst=dst)
     return out.permute(0, 3, 1, 2)
 
@@ -531,15 +439,15 @@ def _resize_opencv(params: Tensor, size: Tuple[int, int],
     """``F.interpolate(params, size, 'bilinear', align_corners=False)`` by
     OpenCV's ``INTER_LINEAR`` (the same half-pixel sampling; within 1e-5 of
     torch's), returned in channels-last memory, the layout translate()
-    works in; in the :func:`_scratch` buffer ``slot`` if given."""
+    works in; in the :func:`cpu_exec.scratch` buffer ``slot`` if given."""
     import cv2
     b, c = params.shape[:2]
     out = torch.empty(b, size[0], size[1], c, dtype=params.dtype) \
-        if slot is None else _scratch(slot, (b, size[0], size[1], c))
+        if slot is None else cpu_exec.scratch(slot, (b, size[0], size[1], c))
     # The low-res maps copied by numpy: a torch copy of this size would
     # start torch's OpenMP team (see _translate_bands).
     for src, dst in zip(params.permute(0, 2, 3, 1).numpy(),
-                        _opencv_images(out)):
+                        cpu_exec.opencv_images(out)):
         cv2.resize(np.ascontiguousarray(src), (size[1], size[0]), dst=dst,
                    interpolation=cv2.INTER_LINEAR)  # in place: no copy
     return out.permute(0, 3, 1, 2)
@@ -557,7 +465,7 @@ def _blur_plane_cv2(plane: np.ndarray, sigma: float,
                     kernel_size: int) -> Tensor:
     """:func:`_blur_fixed` of one (H, W) float32 plane (any row stride)
     without padding or autograd, by OpenCV, into a buffer kept per thread
-    (:func:`_scratch_plane`): valid until this thread's next call.
+    (:func:`cpu_exec.scratch_plane`): valid until this thread's next call.
 
     The same separable kernel (:func:`gaussian_kernel1d`, same radius) and
     the same replicate border (``BORDER_REPLICATE`` repeats the edge pixel,
@@ -567,7 +475,7 @@ def _blur_plane_cv2(plane: np.ndarray, sigma: float,
     """
     import cv2
     k = _level_kernel_numpy(sigma, kernel_size)
-    out = _scratch_plane(*plane.shape)
+    out = cpu_exec.scratch_plane(*plane.shape)
     cv2.sepFilter2D(plane, -1, k, k, dst=out,
                     borderType=cv2.BORDER_REPLICATE)
     return torch.from_numpy(out)
@@ -747,7 +655,7 @@ def _blend_channels_cv2(out: Tensor, src: Tensor, rows: slice, cols: slice,
     shared by the three channels at 720x1280, 44% at 4K). Image by image,
     so that an image of a batch comes out bit for bit as translated alone
     (OpenCV's filters round the last bit by where a box starts)."""
-    planes = _planes(src).numpy()  # (B, C, H, W)
+    planes = cpu_exec.planes(src).numpy()  # (B, C, H, W)
     u_planes = u.permute(0, 3, 1, 2).contiguous()  # free for planes' views
     blended = torch.empty_like(u_planes)
     for i, image_boxes in enumerate(_plane_level_boxes(u_planes)):
@@ -759,49 +667,7 @@ def _blend_channels_cv2(out: Tensor, src: Tensor, rows: slice, cols: slice,
                                u_planes[i, c, :, :, None][None],
                                _cv2_level_on_box(plane, rows, cols,
                                                  kernel_size), boxes)
-    _planes_into(out, blended)
-
-
-def _tiles(height: int, width: int, tile: Tuple[int, int]
-           ) -> List[Tuple[int, int, int, int]]:
-    """``(top, bottom, left, right)`` of the tiles covering an image:
-    bands of ``tile[0]`` rows, each cut into equal columns of at most
-    ``tile[1]``."""
-    rows, cols = tile
-    n_cols = -(-width // cols)
-    edges = [round(i * width / n_cols) for i in range(n_cols + 1)]
-    return [(top, min(height, top + rows), left, right)
-            for top in range(0, height, rows)
-            for left, right in zip(edges[:-1], edges[1:])]
-
-
-def _run_tiles(height: int, width: int, tile: Tuple[int, int],
-               work) -> None:
-    """``work(top, bottom, left, right)`` for every tile of
-    :func:`_tiles`, on the thread pool (:func:`_on_pool`; OpenCV's
-    separable filter is single-threaded; tiles write disjoint pixels)."""
-    _on_pool(_tiles(height, width, tile), lambda box: work(*box))
-
-
-def _on_pool(items: list, work) -> None:
-    """``work(item)`` for every item, on a pool of
-    ``torch.get_num_threads()`` threads (OpenCV and torch release the GIL),
-    or in this thread when that is one (so in a pool thread: nothing
-    nests). Autograd modes are per thread: the pool threads take the
-    caller's inference mode, and never record a graph."""
-    inference = torch.is_inference_mode_enabled()
-
-    def run(item) -> None:
-        with torch.inference_mode(inference), torch.no_grad():
-            work(item)
-
-    pool = _band_pool(min(torch.get_num_threads(), len(items)))
-    if pool is None:
-        for item in items:
-            run(item)
-    else:
-        for future in [pool.submit(run, item) for item in items]:
-            future.result()
+    cpu_exec.planes_into(out, blended)
 
 
 def _margin_box(box: Tuple[int, int, int, int], margin: int, height: int,
@@ -821,9 +687,9 @@ def _local_blur_opencv(x: Tensor, sigma: Tensor, kernel_size: int,
                        out: Optional[Tensor] = None,
                        finish: Optional[Callable] = None) -> Tensor:
     """The no-autograd CPU path of the blur, tile by tile
-    (:func:`_run_tiles`): ``x`` (B, H, W, C) blurred at ``sigma`` (B, H, W,
-    C, any strides). Each tile makes its own level map (in cache, on the
-    pool's threads, in the planes layout its blend reads).
+    (:func:`cpu_exec.run_tiles`): ``x`` (B, H, W, C) blurred at ``sigma``
+    (B, H, W, C, any strides). Each tile makes its own level map (in cache,
+    on the pool's threads, in the planes layout its blend reads).
 
     Each tile filters and blends each level only on the box of its pixels
     that need it (:func:`_blend_levels_into`: a tile whose sigma spans 1-2
@@ -851,7 +717,7 @@ def _local_blur_opencv(x: Tensor, sigma: Tensor, kernel_size: int,
         if finish is not None:
             finish(tile, slice(top, bottom), slice(left, right))
 
-    _run_tiles(height, width, _BLUR_TILE, work)
+    cpu_exec.run_tiles(height, width, _BLUR_TILE, work)
     return out
 
 
@@ -867,7 +733,7 @@ def _translate_opencv(img: Tensor, params: Tensor, noise: Optional[Tensor],
     cost a page fault per 4 KiB on every call (README, "Speed").
     """
     bsz, _, height, width = img.shape
-    out = _recycled_output((bsz, height, width, 3))
+    out = cpu_exec.recycled_output((bsz, height, width, 3))
     if noise is not None:
         noise = noise.to(torch.float32).expand(bsz, -1, -1, -1)
     whole = img[:1].numel() * img.element_size() <= _WHOLE_IMAGE_MAX_BYTES
@@ -889,7 +755,7 @@ def _translate_opencv(img: Tensor, params: Tensor, noise: Optional[Tensor],
     # between the steps of an image, and its temporaries in that thread's
     # kept buffers. A batch of 8 at 720x1280: 0.76x the time of one image
     # after the other (paired rounds, 2 threads), 0.81x eight single calls.
-    _on_pool(list(range(bsz)), translate_image)
+    cpu_exec.on_pool(list(range(bsz)), translate_image)
     return out.permute(0, 3, 1, 2)
 
 
@@ -900,7 +766,7 @@ def _translate_opencv_one(img: Tensor, params: Tensor,
     """One image of :func:`_translate_opencv`, tile by tile, into ``out``
     (1, H, W, 3): the same steps as :func:`_translate_whole` (parameter
     upsampling, :func:`color_affine`, the blended blur levels, noise,
-    clamp) on one tile (:func:`_tiles`) at a time. The parameter map is
+    clamp) on one tile (:func:`cpu_exec.tiles`) at a time. The parameter map is
     interpolated along x once (OpenCV, at its low height) and along y per
     tile (the half-pixel bilinear weights of :func:`upsample_params`);
     each tile's colour affine covers the tile plus the margin of its
@@ -961,7 +827,7 @@ def _translate_opencv_one(img: Tensor, params: Tensor,
         if mean_colour is not None:
             wb = _with_mean_colour(wb, mean_wb,
                                    mean_colour[:, t0:t1, l0:l1])
-        x_ext = _channels_last(img[:, :, t0:t1, l0:l1])
+        x_ext = cpu_exec.channels_last(img[:, :, t0:t1, l0:l1])
         rgb = color_affine(x_ext.permute(0, 3, 1, 2),
                            wb[..., 0:3].permute(0, 3, 1, 2),
                            wb[..., 3:6].permute(0, 3, 1, 2),
@@ -974,7 +840,7 @@ def _translate_opencv_one(img: Tensor, params: Tensor,
         _noise_and_clamp_(tile, sn[..., 3:6], None if noise is None else
                           noise[:, top:bottom, left:right], clamp)
 
-    _run_tiles(height, width, _TRANSLATE_TILE, work)
+    cpu_exec.run_tiles(height, width, _TRANSLATE_TILE, work)
 
 
 def _noise_and_clamp_(tile: Tensor, n: Tensor, noise: Optional[Tensor],
@@ -985,105 +851,6 @@ def _noise_and_clamp_(tile: Tensor, n: Tensor, noise: Optional[Tensor],
         tile.addcmul_(n, noise)
     if clamp:
         tile.clamp_(0.0, 1.0)
-
-
-#: Outputs above glibc's largest mmap threshold that their callers have
-#: freed, kept for the next output of the same size (most recent last),
-#: up to this many bytes in all.
-_RECYCLED: List[np.ndarray] = []
-_RECYCLED_MAX_BYTES = 512 << 20
-_RECYCLED_LOCK = threading.Lock()
-
-
-def _recycled_output(shape: Tuple[int, ...]) -> Tensor:
-    """A new float32 CPU tensor of ``shape`` for an output larger than
-    :data:`_WHOLE_IMAGE_MAX_BYTES`, in the memory of an earlier output of
-    the same size once its caller has freed it. glibc maps such a buffer
-    afresh for every allocation and unmaps it when freed, so every output
-    costs a page fault per 4 KiB when first written (a 4K image's 100 MB:
-    ~24,000 faults, 40-60 ms on the development VM); a recycled buffer is
-    already mapped. The caller owns the tensor as any other: its memory
-    comes back here only when the last reference to it is gone."""
-    numel = math.prod(shape)
-    with _RECYCLED_LOCK:
-        sizes = [buf.size for buf in _RECYCLED]
-        base = _RECYCLED.pop(sizes.index(numel)) if numel in sizes else None
-    if base is None:
-        base = np.empty(numel, np.float32)
-    view = base[:]  # the caller's tensor keeps this view alive
-    weakref.finalize(view, _recycle, base)
-    return torch.from_numpy(view).view(shape)
-
-
-def _recycle(base: np.ndarray) -> None:
-    with _RECYCLED_LOCK:
-        _RECYCLED.append(base)
-        while sum(buf.nbytes for buf in _RECYCLED) > _RECYCLED_MAX_BYTES:
-            _RECYCLED.pop(0)
-
-
-_POOL: dict = {}
-_POOL_LOCK = threading.Lock()  # callers on several threads make one pool
-
-
-def _forget_pools() -> None:
-    """In a forked child (a dataloader worker): the parent's pool has no
-    threads here, and its lock may have been held at the fork (as may the
-    recycled outputs' lock)."""
-    global _POOL_LOCK, _RECYCLED_LOCK
-    _POOL.clear()
-    _POOL_LOCK = threading.Lock()
-    _RECYCLED_LOCK = threading.Lock()
-
-
-if hasattr(os, 'register_at_fork'):
-    os.register_at_fork(after_in_child=_forget_pools)
-
-
-def _one_kernel_thread(ready) -> None:
-    """A tile thread's initializer: its torch kernels run on one thread.
-    The pool's threads already share the cores; a kernel that forks onto
-    an OpenMP team from a tile thread starts a second team per tile thread
-    (twice the threads of the cores), and waking it costs about two context
-    switches per call: at 720x1280 ~2,400 switches per translation against
-    ~350 with one kernel thread, 11-22% faster (measured on 2 cores)."""
-    try:
-        torch.get_num_threads()  # settle the thread's count (torch sets
-        torch.set_num_threads(1)  # it on first use) before setting it
-    finally:
-        ready.wait()
-
-
-def _band_pool(workers: int):
-    """A thread pool of ``workers`` threads for this process, whose
-    threads run torch's kernels on one thread each
-    (:func:`_one_kernel_thread`), or None for one worker."""
-    if workers <= 1:
-        return None
-    with _POOL_LOCK:
-        if workers not in _POOL:
-            _POOL.clear()
-            _POOL[workers] = _new_pool(workers)
-        return _POOL[workers]
-
-
-def _new_pool(workers: int):
-    from concurrent.futures import ThreadPoolExecutor
-
-    # torch.set_num_threads sets the calling thread's count and the count
-    # threads take on their first use: once every pool thread has set its
-    # own, the caller's count is put back as that default.
-    threads = torch.get_num_threads()
-    ready = threading.Barrier(workers + 1)
-    pool = ThreadPoolExecutor(workers, thread_name_prefix='dakpn-blur',
-                              initializer=_one_kernel_thread,
-                              initargs=(ready, ))
-    started = [pool.submit(int) for _ in range(workers)]
-    ready.wait()
-    torch.set_num_threads(threads)
-    for future in started:
-        future.result()
-    return pool
 
 
 def _local_blur_fast(img: Tensor, sigma: Tensor, kernel_size: int
@@ -1422,8 +1189,8 @@ def _translate_whole(img: Tensor, params: Tensor, noise: Optional[Tensor],
     # memory, with no layout change in between (README, "Speed").
     cl = torch.channels_last
     # Without autograd on the CPU, the image's channels-last copy and the
-    # parameter maps live in kept buffers (:func:`_scratch`): none of them
-    # leaves this call.
+    # parameter maps live in kept buffers (:func:`cpu_exec.scratch`): none of
+    # them leaves this call.
     kept = _opencv_applies(img) and _opencv_applies(params)
     bands = kept and blur_mode == 'fast' and \
         (noise is None or not noise.requires_grad)
@@ -1440,7 +1207,7 @@ def _translate_whole(img: Tensor, params: Tensor, noise: Optional[Tensor],
         return _translate_bands(img, params, (w, b, sigma, n), noise, clamp,
                                 color_space, out, mean_colour)
     if kept and not img.is_contiguous(memory_format=cl):
-        img = _channels_last(img, slot='image').permute(0, 3, 1, 2)
+        img = cpu_exec.channels_last(img, slot='image').permute(0, 3, 1, 2)
     img = img.contiguous(memory_format=cl)
     if mean_colour is not None:
         mean_colour = mean_colour.to(img.device)
@@ -1489,7 +1256,7 @@ def _translate_bands(img: Tensor, params: Tensor, maps: Tuple[Tensor, ...],
     # bilinear in the parameters, so their bounds are the parameters'.
     blur = float(params[:, PARAM_SLICES['sigma']].numpy().max()) > 0.0
     # The colour affine's result: the blur's input, else the output.
-    rgb = _scratch('rgb', tuple(out.shape)) if blur else out
+    rgb = cpu_exec.scratch('rgb', tuple(out.shape)) if blur else out
 
     def finish(tile: Tensor, rows: slice, cols: slice) -> None:
         _noise_and_clamp_(tile, n.permute(0, 2, 3, 1)[:, rows, cols],
@@ -1500,7 +1267,7 @@ def _translate_bands(img: Tensor, params: Tensor, maps: Tuple[Tensor, ...],
         rows = slice(band[0], band[1])
         x = img[:, :, rows]
         if not _opencv_transform_applies(x):  # an NCHW image's rows
-            x = _channels_last(x, slot='image').permute(0, 3, 1, 2)
+            x = cpu_exec.channels_last(x, slot='image').permute(0, 3, 1, 2)
         wb, bb = w[:, :, rows], b[:, :, rows]
         if mean_colour is not None:
             mask = mean_colour[:, :, rows]
@@ -1514,10 +1281,10 @@ def _translate_bands(img: Tensor, params: Tensor, maps: Tuple[Tensor, ...],
     # Without a blur, a small image's few bands cost more in hand-offs
     # between threads than they save: one band, on this thread (720x1280
     # identity: 0.89x the time in bands; 192x320: 2.3x, 360x640: 1.4x).
-    bands = _tiles(height, width, (_BLUR_TILE[0], width))
+    bands = cpu_exec.tiles(height, width, (_BLUR_TILE[0], width))
     if not blur and len(bands) < 4:
         bands = [(0, height, 0, width)]
-    _on_pool(bands, colour)
+    cpu_exec.on_pool(bands, colour)
     if blur:
         _local_blur_opencv(rgb, sigma.permute(0, 2, 3, 1).expand_as(rgb),
                            KERNEL_SIZE, out, finish)
