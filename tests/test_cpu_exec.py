@@ -2,6 +2,7 @@
 through the translation that uses them."""
 import os
 
+import pytest
 import torch
 
 from dakpn_aug import cpu_exec
@@ -114,3 +115,25 @@ def test_forked_child_forgets_the_parents_pool():
         assert cpu_exec._POOL  # the parent keeps its pool
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize('height,width,tile,count', [
+    (720, 1280, (128, 1280), 6), (45, 50, (20, 13), 12),
+    (2160, 3840, (256, 640), 54), (3, 50, (1, 13), 12), (1, 7, (4, 4), 2),
+    (40, 52, (128, 1280), 1)])
+def test_tiles_are_equal_and_cover_the_image_once(height, width, tile,
+                                                  count):
+    """Tiles of at most the asked size and of equal size (to a pixel: 720
+    rows in 6 bands of 120, not 5 of 128 and one of 80), covering every
+    pixel exactly once."""
+    boxes = cpu_exec.tiles(height, width, tile)
+    assert len(boxes) == count
+    heights = {b - t for t, b, _, _ in boxes}
+    widths = {r - l for _, _, l, r in boxes}
+    assert max(heights) <= tile[0] and max(widths) <= tile[1]
+    assert max(heights) - min(heights) <= 1
+    assert max(widths) - min(widths) <= 1
+    cover = torch.zeros(height, width, dtype=torch.int32)
+    for t, b, l, r in boxes:
+        cover[t:b, l:r] += 1
+    assert bool((cover == 1).all())

@@ -359,7 +359,7 @@ def test_opencv_tiles_cut_rows_and_columns(monkeypatch):
     monkeypatch.setattr(DF, '_BLUR_TILE', (16, 24))
     monkeypatch.setattr(DF, '_TRANSLATE_TILE', (20, 13))
     assert cpu_exec.tiles(45, 50, (20, 13)) == [
-        (top, min(45, top + 20), left, right) for top in (0, 20, 40)
+        (top, top + 15, left, right) for top in (0, 15, 30)
         for left, right in ((0, 12), (12, 25), (25, 38), (38, 50))]
     img = torch.cat([scene_image(45, 50, seed=s) for s in (5, 6)])
     params = random_params(2, 6, 7, sigma_max=DF.SIGMA_MAX, seed=7)
