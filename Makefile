@@ -7,6 +7,10 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.dakpn-installed
 DEMO_OUT ?= work_dirs/demo
 PYTEST_ARGS ?=
+# Test files on two pytest-xdist workers side by side, each with its share of
+# the cores (tests/conftest.py): the 2-core CI machine idles a third of a
+# serial run (subprocess start-ups, file I/O). PYTEST_WORKERS=0: one process.
+PYTEST_WORKERS ?= 2
 
 .PHONY: install test demo benchmark benchmark-downstream benchmark-uda benchmark-zoo install-full-mmcv clean
 
@@ -23,7 +27,7 @@ $(STAMP): requirements/base.txt requirements/test.txt setup.cfg setup.py pyproje
 	touch $(STAMP)
 
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 demo: install
 	$(PY) tools/demo.py --out $(DEMO_OUT)

@@ -4,7 +4,13 @@ import pytest
 import torch
 
 # Tests must not depend on the machine's core count for determinism.
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# Under pytest-xdist (`make test` runs two workers side by side) each
+# worker, and every process its tests start, gets its share of the cores.
+_WORKERS = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
+_THREADS = max(1, min(2, os.cpu_count() or 1) // _WORKERS)
+if _WORKERS > 1:
+    os.environ['OMP_NUM_THREADS'] = str(_THREADS)
+torch.set_num_threads(_THREADS)
 
 
 def _devices():
