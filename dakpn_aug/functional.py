@@ -13,6 +13,8 @@ stay valid.
 
 Everything that adapts data (mmseg transform, albumentations, offline tool,
 training) calls :func:`translate`; nothing else re-implements the equation.
+How its no-autograd CPU path runs (kept buffers, the tile threads) is
+:mod:`dakpn_aug.cpu_exec`'s business; the maths stays here.
 
 Parameter layout (12 channels, paper order)::
 
