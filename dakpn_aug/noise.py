@@ -47,6 +47,12 @@ def make_noise(shape: Sequence[int],
     on another device (``torch.Generator('cuda')``) draws on that device,
     with no host-to-device copy (a different sequence than the CPU's).
 
+    A (B, C, H, W) field comes in channels-last memory, the layout
+    ``translate`` works in: element-wise passes that mix a planar field
+    with channels-last images run over 3 channels at a time (measured on
+    the CPU: 2-3% of a whole translation at 720x1280 and 4K, the same
+    values either way).
+
     Example:
         >>> torch.equal(make_noise((1, 3, 4, 4), seed=0),
         ...             make_noise((1, 3, 4, 4), seed=0))
@@ -61,7 +67,9 @@ def make_noise(shape: Sequence[int],
                     device=generator.device)
     if distribution == 'clamped':
         n.clamp_(0.0, 1.0)
-    return n.to(device=device, dtype=dtype)
+    n = n.to(device=device, dtype=dtype)
+    return n.contiguous(memory_format=torch.channels_last) \
+        if n.dim() == 4 else n
 
 
 

@@ -739,3 +739,15 @@ def test_noise_distributions():
     assert c.min() >= 0 and c.max() <= 1 and abs(c.mean() - 0.316) < 0.01
     with pytest.raises(ValueError, match='distribution'):
         DF.make_noise((1, 3, 4, 4), distribution='uniform')
+
+
+def test_noise_fields_are_channels_last_with_the_seeds_values():
+    """An image-shaped field comes in the layout translate() works in,
+    with the values its seed always gave (N(0, 1) drawn in NCHW order)."""
+    g = DF.make_noise((2, 3, 20, 30), seed=4)
+    assert g.is_contiguous(memory_format=torch.channels_last)
+    assert not g.is_contiguous()
+    expected = torch.randn(2, 3, 20, 30,
+                           generator=torch.Generator().manual_seed(4))
+    assert torch.equal(g, expected)
+    assert DF.make_noise((5, 7), seed=0).is_contiguous()  # not an image
