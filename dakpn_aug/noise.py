@@ -72,7 +72,6 @@ def make_noise(shape: Sequence[int],
         if n.dim() == 4 else n
 
 
-
 @dataclass
 class NoisePolicy:
     """Where the noise field N of Eq. 1 comes from.
@@ -104,7 +103,7 @@ class NoisePolicy:
     def make(self, shape, seed=None, generator=None, device=None):
         """A field of this policy's distribution (see ``make_noise``)."""
         return make_noise(shape, seed=seed, generator=generator,
-                             device=device, distribution=self.distribution)
+                          device=device, distribution=self.distribution)
 
     @classmethod
     def coerce(cls, value) -> 'NoisePolicy':
