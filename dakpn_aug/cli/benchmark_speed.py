@@ -130,6 +130,18 @@ def bfloat16_slowdown() -> float:
     return best[1] / best[0]
 
 
+def encoder_dtypes(device: str, quick: bool) -> Tuple[Tuple[str, ...], str]:
+    """The encoder rows' autocast variants ('' float32, ' (bfloat16)'),
+    and why bfloat16 is left out where it is (a smoke test runs every
+    case)."""
+    slowdown = bfloat16_slowdown() if device == 'cpu' else 1.0
+    if slowdown <= BF16_MAX_SLOWDOWN or quick:
+        return ('', ' (bfloat16)'), ''
+    return ('',), (f'encoder (bfloat16) rows not run: a bfloat16 matmul '
+                   f'takes {slowdown:.0f}x the float32 time on this CPU '
+                   '(no native bfloat16)')
+
+
 # ---------------------------------------------------------------- inputs
 
 
@@ -495,13 +507,8 @@ def benchmark(device: str, args) -> Tuple[List[Dict], List[str]]:
                      f'{spread:.1f}; goal <= {pixels:.1f}x: '
                      f'{verdict(ratio <= pixels)})')
 
-    encoders = ('', ' (bfloat16)')  # DAKPNTranslator(encoder_dtype=)
-    slowdown = bfloat16_slowdown() if device == 'cpu' else 1.0
-    if slowdown > BF16_MAX_SLOWDOWN and not args.quick:  # (a smoke test
-        encoders = encoders[:1]  # runs every case)
-        notes.append(f'encoder (bfloat16) rows not run: a bfloat16 matmul '
-                     f'takes {slowdown:.0f}x the float32 time on this CPU '
-                     '(no native bfloat16)')
+    encoders, why_not = encoder_dtypes(device, args.quick)
+    notes += [why_not] if why_not else []
     tr = build_translator(args.encoder, device)
     for size in args.sizes:
         img = make_image(size, device)

@@ -82,3 +82,23 @@ def test_gpu_throughput_case_runs_on_the_cpu():
         'encoder + translate, bfloat16, batch 1, per image']
     assert all(r['images_per_s'] > 0 and r['goal_time'] == ''
                for r in rows)
+
+
+def test_bfloat16_encoder_rows_only_where_bfloat16_is_native(monkeypatch):
+    """Emulated bfloat16 (tens of times float32's matmul time) makes each
+    bfloat16 encoder row take minutes: those rows are left out, with a
+    note saying why, unless the CPU runs bfloat16 natively or the run is
+    a smoke test."""
+    from dakpn_aug.cli import benchmark_speed as bench
+    assert bench.bfloat16_slowdown() > 0
+    monkeypatch.setattr(bench, 'bfloat16_slowdown', lambda: 51.2)
+    encoders, note = bench.encoder_dtypes('cpu', quick=False)
+    assert encoders == ('',)
+    assert note == ('encoder (bfloat16) rows not run: a bfloat16 matmul '
+                    'takes 51x the float32 time on this CPU (no native '
+                    'bfloat16)')
+    assert bench.encoder_dtypes('cpu', quick=True) == (
+        ('', ' (bfloat16)'), '')
+    monkeypatch.setattr(bench, 'bfloat16_slowdown', lambda: 1.5)
+    assert bench.encoder_dtypes('cpu', quick=False) == (
+        ('', ' (bfloat16)'), '')
