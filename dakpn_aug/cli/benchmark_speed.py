@@ -11,9 +11,9 @@ Cases (batch 1, float32 RGB in [0, 1], 96x160 parameters, noise on):
 ``--bundle``, the parameters a trained bundle predicts for an image; a
 batch of 8; the encoder + KPN + translation in float32 and under bfloat16
 autocast (where the CPU has native bfloat16), with and without label
-guidance; peak memory at the largest
-size; the authors' per-pixel 25x25 loop on their 90x160 patch; on CUDA the
-half-precision batched path in images per second.
+guidance; peak memory at the largest size; the authors' per-pixel 25x25
+loop on their 90x160 patch; on CUDA the half-precision batched path in
+images per second.
 
 Times: ``torch.utils.benchmark.Timer`` (it synchronises CUDA), median and
 interquartile range after a warm-up; comparisons of two cases (4K against
