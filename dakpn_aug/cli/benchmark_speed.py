@@ -67,7 +67,7 @@ GOAL_MEMORY_MB, GOAL_NAIVE_RATIO = 2048.0, 60.0  # one 4K image; x naive
 GOAL_GPU_IMAGES_PER_S, GOAL_GPU_4K_FPS = 1000.0, 200.0
 #: The CPU's bfloat16 encoder rows run only where a bfloat16 matmul is at
 #: most this much slower than a float32 one: without native bfloat16 it is
-#: emulated (50x on an AVX2 EPYC, measured), and each of those rows took
+#: emulated (51-70x on an AVX2 EPYC, measured), and each of those rows took
 #: minutes (20 s a call at 720x1280 on a Zen 1 VM) to say nothing new.
 BF16_MAX_SLOWDOWN = 4.0
 README_START, README_END = ('<!-- speed-table:start -->',
@@ -134,9 +134,12 @@ def encoder_dtypes(device: str, quick: bool) -> Tuple[Tuple[str, ...], str]:
     """The encoder rows' autocast variants ('' float32, ' (bfloat16)'),
     and why bfloat16 is left out where it is (a smoke test runs every
     case)."""
-    slowdown = bfloat16_slowdown() if device == 'cpu' else 1.0
-    if slowdown <= BF16_MAX_SLOWDOWN or quick:
-        return ('', ' (bfloat16)'), ''
+    both = ('', ' (bfloat16)'), ''
+    if quick or device != 'cpu':
+        return both
+    slowdown = bfloat16_slowdown()
+    if slowdown <= BF16_MAX_SLOWDOWN:
+        return both
     return ('',), (f'encoder (bfloat16) rows not run: a bfloat16 matmul '
                    f'takes {slowdown:.0f}x the float32 time on this CPU '
                    '(no native bfloat16)')
