@@ -9,7 +9,7 @@ from typing import Optional, Sequence, Tuple, Union
 import torch
 import torch.nn.functional as F
 from mmengine.model import BaseModule
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..configs import configs_dir
 from ..errors import DAKPNCheckpointError
@@ -138,6 +138,64 @@ def safe_segmentor_config(value, source: Union[str, Path]) -> dict:
     return clean(value, '')
 
 
+#: Which of the frozen encoder's convolutions :class:`BlasConv2d` runs
+#: (see there): a reduction of at least this many inputs per output
+#: (channels x kernel taps), and at most this many output pixels a call.
+BLAS_CONV_MIN_REDUCTION, BLAS_CONV_MAX_PIXELS = 8192, 256
+#: The CPUs (``torch.backends.cpu.get_cpu_capability()``) where that was
+#: measured to pay; elsewhere oneDNN keeps every convolution.
+BLAS_CONV_CPUS = ('AVX2',)
+
+
+class BlasConv2d(nn.Conv2d):
+    """A frozen encoder's convolution that a batch of a few output pixels
+    runs through ATen's im2col + BLAS kernel on AVX2 CPUs.
+
+    PyTorch's CPU default, oneDNN, runs a one-image batch through a
+    convolution with a long reduction and few output pixels 1.4-1.8x
+    slower than im2col + BLAS on two AVX2 cores: the FCN head's 3x3
+    convolutions over 2048 and 2560 channels at 12x20 pixels (96x160 / 8)
+    took 40 and 56 ms against 29 and 34, paired rounds on a Zen 3 VM,
+    one thread or two (docs/speed.md). From two images on, or at 24x40
+    pixels, oneDNN is as fast or faster, and so it stays there, on
+    smaller reductions (the dilated 3x3s over 256 channels: 1.6x faster
+    in oneDNN), under autocast, on GPUs and on CPUs not in
+    :data:`BLAS_CONV_CPUS` (unmeasured). The two kernels agree to ~1e-6
+    relative; the weights and ``state_dict`` are the ``nn.Conv2d``'s.
+    """
+
+    def _conv_forward(self, x: Tensor, weight: Tensor,
+                      bias: Optional[Tensor]) -> Tensor:
+        h, w = x.shape[-2:]
+        (kh, kw), (sh, sw), (ph, pw) = (self.kernel_size, self.stride,
+                                        self.padding)
+        pixels = x.shape[0] * ((h + 2 * ph - kh) // sh + 1) * \
+            ((w + 2 * pw - kw) // sw + 1)
+        if (x.device.type == 'cpu' and x.dtype == weight.dtype == torch.float32
+                and not torch.is_autocast_enabled('cpu')
+                and pixels <= BLAS_CONV_MAX_PIXELS
+                and torch.backends.cpu.get_cpu_capability() in BLAS_CONV_CPUS):
+            return torch.ops.aten.thnn_conv2d(x, weight, self.kernel_size,
+                                              bias, self.stride, self.padding)
+        return super()._conv_forward(x, weight, bias)
+
+
+def use_blas_convs(model: nn.Module) -> int:
+    """Make ``model``'s plain convolutions with a reduction of at least
+    :data:`BLAS_CONV_MIN_REDUCTION` :class:`BlasConv2d` (same weights;
+    returns how many)."""
+    count = 0
+    for m in model.modules():
+        if type(m) is nn.Conv2d and m.groups == 1 and \
+                m.dilation == (1, 1) and m.padding_mode == 'zeros' and \
+                not isinstance(m.padding, str) and \
+                m.in_channels * m.kernel_size[0] * m.kernel_size[1] >= \
+                BLAS_CONV_MIN_REDUCTION:
+            m.__class__ = BlasConv2d
+            count += 1
+    return count
+
+
 def _load_state_dict_file(path: Union[str, Path]) -> dict:
     """Weights of an mmseg/mmengine checkpoint, loaded without unpickling
     arbitrary objects (``weights_only=True``)."""
@@ -212,6 +270,7 @@ class SemanticEncoder(BaseModule):
         self.compute_dtype: Optional[torch.dtype] = None
         if checkpoint is not None:
             self.load_segmentor_weights(checkpoint)
+        use_blas_convs(self.segmentor)
         self.freeze()
 
     def load_segmentor_weights(self, checkpoint: str) -> None:

@@ -182,3 +182,45 @@ def test_parts_build_from_mmseg_registry():
                                   segmentor='fcn_tiny',
                                   input_size=(48, 80)))
     assert enc(torch.rand(1, 3, 100, 100)).shape == (1, 19, 48, 80)
+
+
+def test_blas_convs_run_only_small_batches_of_long_reductions(monkeypatch):
+    """The im2col + BLAS route of the encoder's convolutions: only plain
+    convolutions with a reduction >= BLAS_CONV_MIN_REDUCTION are routed,
+    only calls of <= BLAS_CONV_MAX_PIXELS output pixels in float32 on a
+    listed CPU take it, and it gives oneDNN's results."""
+    from torch import nn
+    from torch.profiler import profile
+
+    from dakpn_aug.models import encoder as E
+    monkeypatch.setattr(E, 'BLAS_CONV_CPUS',
+                        (torch.backends.cpu.get_cpu_capability(),))
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1024, 16, 3, padding=1),  # 9216 inputs
+                          nn.Conv2d(16, 16, 3, padding=1),  # 144
+                          nn.Conv2d(16, 1024, 3, padding=2, dilation=2))
+    reference = [nn.Conv2d(1024, 16, 3, padding=1)]
+    reference[0].load_state_dict(model[0].state_dict())
+    assert E.use_blas_convs(model) == 1
+    assert [type(m) for m in model] == [E.BlasConv2d, nn.Conv2d, nn.Conv2d]
+    assert model[0].state_dict().keys() == reference[0].state_dict().keys()
+
+    def routed(x, **autocast):
+        with torch.no_grad(), profile() as prof, \
+                torch.autocast('cpu', **autocast):
+            out = model[0](x)
+        # The route calls the im2col kernel itself, never aten::conv2d.
+        return out, 'aten::conv2d' not in {e.key for e in
+                                           prof.key_averages()}
+
+    one, two = torch.randn(1, 1024, 12, 20), torch.randn(2, 1024, 12, 20)
+    out, used = routed(one, enabled=False)
+    assert used  # 240 output pixels
+    torch.testing.assert_close(out, reference[0](one).detach(),
+                               rtol=1e-5, atol=1e-5)
+    out, used = routed(two, enabled=False)
+    assert not used  # 480 output pixels: oneDNN
+    assert torch.equal(out, reference[0](two).detach())
+    assert not routed(one, dtype=torch.bfloat16)[1]  # autocast: oneDNN
+    monkeypatch.setattr(E, 'BLAS_CONV_CPUS', ())
+    assert not routed(one, enabled=False)[1]  # an unlisted CPU
