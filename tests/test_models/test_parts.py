@@ -199,11 +199,11 @@ def test_blas_convs_run_only_small_batches_of_long_reductions(monkeypatch):
     model = nn.Sequential(nn.Conv2d(1024, 16, 3, padding=1),  # 9216 inputs
                           nn.Conv2d(16, 16, 3, padding=1),  # 144
                           nn.Conv2d(16, 1024, 3, padding=2, dilation=2))
-    reference = [nn.Conv2d(1024, 16, 3, padding=1)]
-    reference[0].load_state_dict(model[0].state_dict())
+    reference = nn.Conv2d(1024, 16, 3, padding=1)
+    reference.load_state_dict(model[0].state_dict())
     assert E.use_blas_convs(model) == 1
     assert [type(m) for m in model] == [E.BlasConv2d, nn.Conv2d, nn.Conv2d]
-    assert model[0].state_dict().keys() == reference[0].state_dict().keys()
+    assert model[0].state_dict().keys() == reference.state_dict().keys()
 
     def routed(x, **autocast):
         with torch.no_grad(), profile() as prof, \
@@ -216,11 +216,11 @@ def test_blas_convs_run_only_small_batches_of_long_reductions(monkeypatch):
     one, two = torch.randn(1, 1024, 12, 20), torch.randn(2, 1024, 12, 20)
     out, used = routed(one, enabled=False)
     assert used  # 240 output pixels
-    torch.testing.assert_close(out, reference[0](one).detach(),
+    torch.testing.assert_close(out, reference(one).detach(),
                                rtol=1e-5, atol=1e-5)
     out, used = routed(two, enabled=False)
     assert not used  # 480 output pixels: oneDNN
-    assert torch.equal(out, reference[0](two).detach())
+    assert torch.equal(out, reference(two).detach())
     assert not routed(one, dtype=torch.bfloat16)[1]  # autocast: oneDNN
     monkeypatch.setattr(E, 'BLAS_CONV_CPUS', ())
     assert not routed(one, enabled=False)[1]  # an unlisted CPU
