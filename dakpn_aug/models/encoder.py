@@ -13,6 +13,7 @@ from torch import Tensor, nn
 
 from ..configs import configs_dir
 from ..errors import DAKPNCheckpointError
+from .winograd import winograd_conv3x3, winograd_weight
 
 #: Encoder presets shipped in ``mmseg_configs/encoders``.
 ENCODER_PRESETS = {
@@ -149,19 +150,26 @@ BLAS_CONV_CPUS = ('AVX2',)
 
 class BlasConv2d(nn.Conv2d):
     """A frozen encoder's convolution that a batch of a few output pixels
-    runs through ATen's im2col + BLAS kernel on AVX2 CPUs.
+    runs as BLAS matrix products on AVX2 CPUs: Winograd's F(2x2, 3x3)
+    for a 3x3 with stride 1 and padding 1 (:mod:`.winograd`), ATen's
+    im2col + BLAS kernel for any other.
 
     PyTorch's CPU default, oneDNN, runs a one-image batch through a
     convolution with a long reduction and few output pixels 1.4-1.8x
     slower than im2col + BLAS on two AVX2 cores: the FCN head's 3x3
     convolutions over 2048 and 2560 channels at 12x20 pixels (96x160 / 8)
     took 40 and 56 ms against 29 and 34, paired rounds on a Zen 3 VM,
-    one thread or two (docs/speed.md). From two images on, or at 24x40
-    pixels, oneDNN is as fast or faster, and so it stays there, on
+    one thread or two (docs/speed.md), and Winograd's 2.25x fewer
+    multiplications take them to ~16 and ~21. From two images on, or at
+    24x40 pixels, oneDNN is as fast or faster, and so it stays there, on
     smaller reductions (the dilated 3x3s over 256 channels: 1.6x faster
     in oneDNN), under autocast, on GPUs and on CPUs not in
-    :data:`BLAS_CONV_CPUS` (unmeasured). The two kernels agree to ~1e-6
-    relative; the weights and ``state_dict`` are the ``nn.Conv2d``'s.
+    :data:`BLAS_CONV_CPUS` (unmeasured). Both routes agree with oneDNN to
+    ~1e-6 relative; the weights and ``state_dict`` are the
+    ``nn.Conv2d``'s. The Winograd route keeps its transformed kernels
+    (16/9 of the weight's size: 151 MB for FCN-R50-D8's head), made on
+    its first call and again whenever the weight changes; it is not taken
+    where the weight needs a gradient.
     """
 
     def _conv_forward(self, x: Tensor, weight: Tensor,
@@ -171,13 +179,30 @@ class BlasConv2d(nn.Conv2d):
                                         self.padding)
         pixels = x.shape[0] * ((h + 2 * ph - kh) // sh + 1) * \
             ((w + 2 * pw - kw) // sw + 1)
-        if (x.device.type == 'cpu' and x.dtype == weight.dtype == torch.float32
+        if not (x.device.type == 'cpu'
+                and x.dtype == weight.dtype == torch.float32
                 and not torch.is_autocast_enabled('cpu')
                 and pixels <= BLAS_CONV_MAX_PIXELS
-                and torch.backends.cpu.get_cpu_capability() in BLAS_CONV_CPUS):
-            return torch.ops.aten.thnn_conv2d(x, weight, self.kernel_size,
-                                              bias, self.stride, self.padding)
-        return super()._conv_forward(x, weight, bias)
+                and torch.backends.cpu.get_cpu_capability()
+                in BLAS_CONV_CPUS):
+            return super()._conv_forward(x, weight, bias)
+        if (kh, kw, sh, sw, ph, pw) == (3, 3, 1, 1, 1, 1) and not (
+                torch.is_grad_enabled() and weight.requires_grad):
+            return winograd_conv3x3(x, self._winograd_weight(weight), bias)
+        return torch.ops.aten.thnn_conv2d(x, weight, self.kernel_size,
+                                          bias, self.stride, self.padding)
+
+    def _winograd_weight(self, weight: Tensor) -> Tensor:
+        # Keyed by the weight's storage and version: a load_state_dict or
+        # an in-place update makes it anew (a plain attribute, not a
+        # buffer: never in the state_dict). Inference tensors (a model
+        # built under torch.inference_mode) have no version counter.
+        key = (weight.data_ptr(),
+               None if weight.is_inference() else weight._version)
+        cached = getattr(self, '_winograd_cache', None)
+        if cached is None or cached[0] != key:
+            cached = self._winograd_cache = (key, winograd_weight(weight))
+        return cached[1]
 
 
 def use_blas_convs(model: nn.Module) -> int:

@@ -185,10 +185,12 @@ def test_parts_build_from_mmseg_registry():
 
 
 def test_blas_convs_run_only_small_batches_of_long_reductions(monkeypatch):
-    """The im2col + BLAS route of the encoder's convolutions: only plain
+    """The BLAS routes of the encoder's convolutions: only plain
     convolutions with a reduction >= BLAS_CONV_MIN_REDUCTION are routed,
     only calls of <= BLAS_CONV_MAX_PIXELS output pixels in float32 on a
-    listed CPU take it, and it gives oneDNN's results."""
+    listed CPU take a route (Winograd for a 3x3 with padding 1 unless its
+    weight needs a gradient, im2col + BLAS otherwise), and every route
+    gives oneDNN's results, also after the weights change."""
     from torch import nn
     from torch.profiler import profile
 
@@ -198,29 +200,77 @@ def test_blas_convs_run_only_small_batches_of_long_reductions(monkeypatch):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(1024, 16, 3, padding=1),  # 9216 inputs
                           nn.Conv2d(16, 16, 3, padding=1),  # 144
-                          nn.Conv2d(16, 1024, 3, padding=2, dilation=2))
+                          nn.Conv2d(16, 1024, 3, padding=2, dilation=2),
+                          nn.Conv2d(8192, 8, 1))  # 8192 inputs, not 3x3
     reference = nn.Conv2d(1024, 16, 3, padding=1)
     reference.load_state_dict(model[0].state_dict())
-    assert E.use_blas_convs(model) == 1
-    assert [type(m) for m in model] == [E.BlasConv2d, nn.Conv2d, nn.Conv2d]
+    assert E.use_blas_convs(model) == 2
+    assert [type(m) for m in model] == [E.BlasConv2d, nn.Conv2d, nn.Conv2d,
+                                        E.BlasConv2d]
     assert model[0].state_dict().keys() == reference.state_dict().keys()
 
-    def routed(x, **autocast):
-        with torch.no_grad(), profile() as prof, \
-                torch.autocast('cpu', **autocast):
-            out = model[0](x)
-        # The route calls the im2col kernel itself, never aten::conv2d.
-        return out, 'aten::conv2d' not in {e.key for e in
-                                           prof.key_averages()}
+    def route(conv, x, grad=False, bfloat16=False):
+        with torch.set_grad_enabled(grad), profile() as prof, \
+                torch.autocast('cpu', dtype=torch.bfloat16,
+                               enabled=bfloat16):
+            out = conv(x)
+        ops = {e.key for e in prof.key_averages()}
+        assert 'aten::conv2d' in ops or 'aten::thnn_conv2d' in ops or \
+            'aten::bmm' in ops
+        return out.detach(), ('oneDNN' if 'aten::conv2d' in ops else
+                              'im2col' if 'aten::thnn_conv2d' in ops else
+                              'Winograd')
 
     one, two = torch.randn(1, 1024, 12, 20), torch.randn(2, 1024, 12, 20)
-    out, used = routed(one, enabled=False)
-    assert used  # 240 output pixels
+    out, used = route(model[0], one)
+    assert used == 'Winograd'  # 240 output pixels, 3x3, padding 1
     torch.testing.assert_close(out, reference(one).detach(),
                                rtol=1e-5, atol=1e-5)
-    out, used = routed(two, enabled=False)
-    assert not used  # 480 output pixels: oneDNN
+    out, used = route(model[0], one, grad=True)  # the weight needs a grad
+    assert used == 'im2col'
+    torch.testing.assert_close(out, reference(one).detach(),
+                               rtol=1e-5, atol=1e-5)
+    out, used = route(model[0], two)
+    assert used == 'oneDNN'  # 480 output pixels
     assert torch.equal(out, reference(two).detach())
-    assert not routed(one, dtype=torch.bfloat16)[1]  # autocast: oneDNN
+    assert route(model[0], one, bfloat16=True)[1] == 'oneDNN'
+    wide = torch.randn(1, 8192, 12, 20)
+    out, used = route(model[3], wide)
+    assert used == 'im2col'  # a 1x1
+    torch.testing.assert_close(
+        out, nn.functional.conv2d(wide, model[3].weight, model[3].bias),
+        rtol=1e-5, atol=1e-5)
+    # New weights: the Winograd route's kept kernels are made anew.
+    with torch.no_grad():
+        reference.weight.mul_(-2.0)
+    model[0].load_state_dict(reference.state_dict())
+    torch.testing.assert_close(route(model[0], one)[0],
+                               reference(one).detach(), rtol=1e-5,
+                               atol=1e-5)
     monkeypatch.setattr(E, 'BLAS_CONV_CPUS', ())
-    assert not routed(one, enabled=False)[1]  # an unlisted CPU
+    assert route(model[0], one)[1] == 'oneDNN'  # an unlisted CPU
+
+
+@pytest.mark.parametrize('shape', [(1, 64, 12, 20), (2, 16, 11, 19),
+                                   (1, 8, 1, 1), (3, 5, 2, 7)])
+def test_winograd_conv3x3_is_the_3x3_convolution(shape):
+    """F(2x2, 3x3) against float64's direct convolution (padding 1, with
+    and without a bias; odd sizes are cropped tiles), and its errors."""
+    from dakpn_aug.models.winograd import winograd_conv3x3, winograd_weight
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(*shape, generator=g)
+    weight = torch.randn(24, shape[1], 3, 3, generator=g)
+    bias = torch.randn(24, generator=g)
+    u = winograd_weight(weight)
+    assert u.shape == (16, shape[1], 24) and u.dtype == torch.float32
+    for b in (None, bias):
+        out = winograd_conv3x3(x, u, b)
+        ref = torch.nn.functional.conv2d(
+            x.double(), weight.double(), None if b is None else b.double(),
+            padding=1)
+        assert out.shape == ref.shape and out.is_contiguous()
+        assert float((out - ref).abs().max() / ref.abs().max()) < 2e-6
+    with pytest.raises(ValueError, match='3x3 kernels'):
+        winograd_weight(torch.randn(4, 2, 1, 1))
+    with pytest.raises(ValueError, match='input channels'):
+        winograd_conv3x3(torch.randn(1, shape[1] + 1, 4, 4), u)
