@@ -249,27 +249,22 @@ def translate_case(case: str, size, device: str, batch: int = 1,
 
 class OtherLoad:
     """The shares of the CPU that other processes used (``share``) and
-    that a VM's host stole (``steal``) while the block ran."""
-
-    @staticmethod
-    def _times():  # all, idle, stolen, this process's CPU seconds
-        t = psutil.cpu_times()._asdict()
-        for guest in ('guest', 'guest_nice'):  # already counted in user
-            t.pop(guest, None)
-        own = psutil.Process().cpu_times()
-        return (sum(t.values()), t['idle'] + t.get('iowait', 0.0),
-                t.get('steal', 0.0), own.user + own.system)
+    that a VM's host stole (``steal``) while the block ran: psutil's
+    system-wide percentages since the block began, less this process's
+    own share."""
 
     def __enter__(self):
-        self.start = self._times()
+        self.proc = psutil.Process()
+        psutil.cpu_times_percent(None)  # both count from here
+        self.proc.cpu_percent(None)
         return self
 
     def __exit__(self, *exc):
-        total, idle, steal, mine = (b - a for a, b in
-                                    zip(self.start, self._times()))
-        total = max(total, 1e-9)
-        self.share = max(0.0, total - idle - steal - mine) / total
-        self.steal = steal / total
+        t = psutil.cpu_times_percent(None)._asdict()
+        mine = self.proc.cpu_percent(None) / psutil.cpu_count()
+        self.steal = t.get('steal', 0.0) / 100.0
+        self.share = max(0.0, 100.0 - t['idle'] - t.get('iowait', 0.0) -
+                         t.get('steal', 0.0) - mine) / 100.0
 
 
 def busy(row: Dict) -> float:
