@@ -204,6 +204,13 @@ class BlasConv2d(nn.Conv2d):
             cached = self._winograd_cache = (key, winograd_weight(weight))
         return cached[1]
 
+    def __getstate__(self):
+        # Pickles and deep copies (a dataloader worker's translator) make
+        # the kept kernels anew rather than carry them.
+        state = dict(super().__getstate__())
+        state.pop('_winograd_cache', None)
+        return state
+
 
 def use_blas_convs(model: nn.Module) -> int:
     """Make ``model``'s plain convolutions with a reduction of at least

@@ -191,6 +191,8 @@ def test_blas_convs_run_only_small_batches_of_long_reductions(monkeypatch):
     listed CPU take a route (Winograd for a 3x3 with padding 1 unless its
     weight needs a gradient, im2col + BLAS otherwise), and every route
     gives oneDNN's results, also after the weights change."""
+    import pickle
+
     from torch import nn
     from torch.profiler import profile
 
@@ -240,6 +242,11 @@ def test_blas_convs_run_only_small_batches_of_long_reductions(monkeypatch):
     torch.testing.assert_close(
         out, nn.functional.conv2d(wide, model[3].weight, model[3].bias),
         rtol=1e-5, atol=1e-5)
+    # A pickle leaves the kept kernels behind and makes them anew.
+    copied = pickle.loads(pickle.dumps(model[0]))
+    assert hasattr(model[0], '_winograd_cache')
+    assert not hasattr(copied, '_winograd_cache')
+    assert torch.equal(route(copied, one)[0], route(model[0], one)[0])
     # New weights: the Winograd route's kept kernels are made anew.
     with torch.no_grad():
         reference.weight.mul_(-2.0)
