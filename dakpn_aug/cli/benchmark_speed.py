@@ -29,14 +29,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import re
-import subprocess
 import sys
 import threading
 import warnings
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 from time import perf_counter as timer
 from typing import Callable, Dict, List, Tuple
@@ -47,7 +48,6 @@ import torch.nn.functional as F
 from torch.utils import benchmark as tbench
 
 from .. import functional as DF
-from . import subcommand
 
 for _msg in (r'Fail to import ``MultiScaleDeformableAttention',
              r'pkg_resources is deprecated'):  # import-time noise of mmcv
@@ -329,11 +329,16 @@ def memory_case(case: str, size, encoder: str, device: str) -> Callable:
     return translate_case(case.split(': ')[1], size, device)
 
 
-def peak_memory_child(case: str, size, encoder: str) -> float:
+def peak_memory_child(case: str, size, encoder: str, threads: int
+                      ) -> float:
     """In a fresh process: the peak rise of the resident set (MB) over
     two calls, sampled by psutil every 0.5 ms (and getrusage's lifetime
     peak where the calls raised it: a peak between two samples)."""
     import resource
+
+    import cv2
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
     fn = memory_case(case, size, encoder, 'cpu')
     proc, done = psutil.Process(), threading.Event()
     base = peak = proc.memory_info().rss
@@ -355,10 +360,19 @@ def peak_memory_child(case: str, size, encoder: str) -> float:
     return (max(peak, after * 1024 if after > maxrss else 0) - base) / 2**20
 
 
-def peak_memory(case: str, size, args, device: str) -> float:
-    """Peak memory (MB) of one call: a fresh process on the CPU (earlier
-    cases' allocator state would hide it), the CUDA allocator's peak."""
-    if device == 'cuda':
+def peak_memory(cases, size, args, device: str) -> List[float]:
+    """Peak memory (MB) of one call of each case: on the CPU each in a
+    fresh (spawned) process of its own, side by side (earlier cases'
+    allocator state would hide it); on CUDA the allocator's peak."""
+    if device == 'cpu':
+        with ProcessPoolExecutor(
+                len(cases), mp_context=multiprocessing.get_context('spawn'),
+                max_tasks_per_child=1) as pool:
+            return list(pool.map(partial(
+                peak_memory_child, size=size, encoder=args.encoder,
+                threads=max(1, args.threads)), cases))
+    peaks = []
+    for case in cases:
         fn = memory_case(case, size, args.encoder, device)
         with torch.inference_mode():
             fn()
@@ -367,15 +381,8 @@ def peak_memory(case: str, size, args, device: str) -> float:
             base = torch.cuda.memory_allocated()
             fn()
             torch.cuda.synchronize()
-        return (torch.cuda.max_memory_allocated() - base) / 2**20
-    res = subprocess.run(
-        [*subcommand('benchmark-speed'), '--memory-case', case,
-         '--memory-size', size_str(size), '--encoder', args.encoder,
-         '--threads', str(args.threads)], capture_output=True, text=True)
-    if res.returncode != 0:
-        raise RuntimeError(f'memory case {case!r} failed:\n'
-                           f'{res.stderr[-3000:]}')
-    return float(res.stdout.split('PEAK_MB ')[-1])
+        peaks.append((torch.cuda.max_memory_allocated() - base) / 2**20)
+    return peaks
 
 
 # ------------------------------------------------------- naive baseline
@@ -529,12 +536,8 @@ def benchmark(device: str, args) -> Tuple[List[Dict], List[str]]:
 
     cases = ('translate: identity', 'translate: typical',
              'translate: full range', 'encoder + translate')
-    # On the CPU each case is its own process, measuring its own resident
-    # set: side by side (no timing is taken meanwhile).
-    with ThreadPoolExecutor(len(cases) if device == 'cpu' else 1) as pool:
-        peaks = list(pool.map(
-            lambda case: peak_memory(case, last, args, device), cases))
-    for case, mb in zip(cases, peaks):
+    # No timing is taken meanwhile.
+    for case, mb in zip(cases, peak_memory(cases, last, args, device)):
         row = next(r for r in rows
                    if r['case'] == case and r['size'] == size_str(last))
         row['peak_memory_mb'] = mb
@@ -609,19 +612,12 @@ def main(argv=None) -> int:
     ap.add_argument('--readme', type=Path, default=None,
                     help='write the table into this README between '
                     f'{README_START} and {README_END}')
-    ap.add_argument('--memory-case', help=argparse.SUPPRESS)
-    ap.add_argument('--memory-size', type=parse_size, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if (args.bundle is None) != (args.bundle_image is None):
         ap.error('--bundle and --bundle-image go together')
     torch.set_num_threads(max(1, args.threads))
     import cv2  # the translation's OpenCV kernels: the same thread count
     cv2.setNumThreads(max(1, args.threads))
-    if args.memory_case:  # the child of a CPU memory measurement
-        mb = peak_memory_child(args.memory_case, args.memory_size,
-                               args.encoder)
-        print(f'PEAK_MB {mb}')
-        return 0
     args.sizes = [parse_size(s) for s in
                   ('180x320,360x640' if args.quick else args.sizes).split(',')]
     args.repeats = args.repeats or (3 if args.quick else 10)
