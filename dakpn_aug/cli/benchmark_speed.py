@@ -90,6 +90,14 @@ def verdict(ok: bool) -> str:
     return 'met' if ok else 'NOT met'
 
 
+def set_threads(threads: int) -> None:
+    """torch's and OpenCV's thread counts (the translation runs kernels of
+    both): the same, at least 1."""
+    import cv2
+    torch.set_num_threads(max(1, threads))
+    cv2.setNumThreads(max(1, threads))
+
+
 def machine(device: str) -> str:
     """The CPU as torch and psutil see it (its model name is the README's
     to give: no portable API has it), and the GPU's name."""
@@ -335,10 +343,7 @@ def peak_memory_child(case: str, size, encoder: str, threads: int
     two calls, sampled by psutil every 0.5 ms (and getrusage's lifetime
     peak where the calls raised it: a peak between two samples)."""
     import resource
-
-    import cv2
-    torch.set_num_threads(threads)
-    cv2.setNumThreads(threads)
+    set_threads(threads)
     fn = memory_case(case, size, encoder, 'cpu')
     proc, done = psutil.Process(), threading.Event()
     base = peak = proc.memory_info().rss
@@ -370,7 +375,7 @@ def peak_memory(cases, size, args, device: str) -> List[float]:
                 max_tasks_per_child=1) as pool:
             return list(pool.map(partial(
                 peak_memory_child, size=size, encoder=args.encoder,
-                threads=max(1, args.threads)), cases))
+                threads=args.threads), cases))
     peaks = []
     for case in cases:
         fn = memory_case(case, size, args.encoder, device)
@@ -615,9 +620,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if (args.bundle is None) != (args.bundle_image is None):
         ap.error('--bundle and --bundle-image go together')
-    torch.set_num_threads(max(1, args.threads))
-    import cv2  # the translation's OpenCV kernels: the same thread count
-    cv2.setNumThreads(max(1, args.threads))
+    set_threads(args.threads)
     args.sizes = [parse_size(s) for s in
                   ('180x320,360x640' if args.quick else args.sizes).split(',')]
     args.repeats = args.repeats or (3 if args.quick else 10)

@@ -81,4 +81,4 @@ def winograd_conv3x3(x: Tensor, u: Tensor,
         for j, tile in enumerate(_output_rows(rows)):
             y[:, :, :, i, :, j] = tile.permute(0, 3, 1, 2)
     y = y.view(n, -1, 2 * th, 2 * tw)[..., :h, :w].contiguous()
-    return y if bias is None else y + bias.view(1, -1, 1, 1)
+    return y if bias is None else y.add_(bias.view(1, -1, 1, 1))
