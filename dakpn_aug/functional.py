@@ -522,16 +522,24 @@ def _clamped_planes(sigma: Tensor) -> Tensor:
 
 
 #: Tiles (rows, columns) of the OpenCV paths. The whole-image path's blur
-#: (:func:`_local_blur_opencv`) works on bands of 128 rows by at most 1280
-#: columns. The tiled translation (:func:`_translate_opencv`) redoes the
-#: colour affine on each tile's blur margin as well as the filters, so it
-#: takes taller tiles of the same area (a smaller share of margin rows:
-#: 4K ~6% faster than with 128x1280, measured). Wider images are cut into
-#: columns as well as rows, so a tile's temporaries (~2 MB each) stay
-#: cache-sized whatever the width (full-width 128-row bands made the 4K
-#: level blending 16x slower than at 720x1280 for 9x the pixels).
-_BLUR_TILE = (128, 1280)
-_TRANSLATE_TILE = (256, 640)
+#: (:func:`_local_blur_opencv`) and colour affine work on bands of at most
+#: 180 rows by at most 1280 columns (720 rows: 4 equal bands); the tiled
+#: translation (:func:`_translate_opencv`: 4K) on tiles of at most
+#: 270x1280 (4K: 8 x 3 tiles). Each level box costs a few calls that hand
+#: Python's GIL between the tile threads, so on two threads fewer, larger
+#: tiles pay even though their boxes filter more pixels, up to where
+#: their passes leave the cache (measured on the Zen 3 VM, paired rounds,
+#: two threads, docs/speed.md): 720x1280 in 4 bands of 180 against 6 of
+#: 120, 0.90-0.93x the time for typical, full-range, trained-bundle and
+#: identity parameters (0.96-1.02x on one thread); 4K in 270x1280 tiles
+#: against 256x640, 0.76-0.96x (540x1280: 1.09-1.26x). The tiled
+#: translation redoes the colour affine on each tile's blur margin, so its
+#: tiles are taller. Wider images are cut into columns as well as rows, so
+#: a tile's temporaries (~3-4 MB each) stay cache-sized whatever the width
+#: (full-width 128-row bands made the 4K level blending 16x slower than at
+#: 720x1280 for 9x the pixels).
+_BLUR_TILE = (180, 1280)
+_TRANSLATE_TILE = (270, 1280)
 #: translate() without autograd on the CPU goes image by image
 #: (_translate_opencv; tile by tile for an image above this) once a batch
 #: is larger than this: its temporaries would pass glibc's largest mmap
