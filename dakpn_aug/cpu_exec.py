@@ -130,7 +130,8 @@ def tiles(height: int, width: int, tile: Tuple[int, int]
     one of two threads 7% more rows than the other (6 bands of 120:
     0.95-0.98x the time for typical parameters, 0.96-1.04x for the full
     sigma range, 0.97-0.98x for a trained bundle's; runs of paired rounds
-    on 2 cores). The tiles do not depend on the number of
+    on 2 cores; the sizes asked for now: ``functional._BLUR_TILE`` and
+    ``_TRANSLATE_TILE``). The tiles do not depend on the number of
     threads: nor does the result (OpenCV's filters round the last bit by
     where a box starts)."""
     n_rows, n_cols = -(-height // tile[0]), -(-width // tile[1])
