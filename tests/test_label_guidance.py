@@ -49,6 +49,32 @@ def test_mean_colour_mask_is_the_definition_on_every_path(monkeypatch):
     assert p.grad.abs().sum() > 0
 
 
+def test_mean_colour_with_shared_or_full_size_parameters():
+    """Without autograd the mean colour is written into the parameter maps
+    in place: one map shared by a batch with a mask per image must give
+    each image its own, and full-size parameters must come back
+    untouched."""
+    img = torch.cat([scene_image(40, 48, seed=s) for s in (5, 6)])
+    noise = DF.make_noise((2, 3, 40, 48), seed=7)
+    mask = torch.zeros(2, 1, 40, 48, dtype=torch.bool)
+    mask[0, :, 5:9, :] = True
+    mask[1, :, :, 30:33] = True
+    shared = random_params(1, 6, 7, sigma_max=3.0, seed=8)
+    ref = _mean_colour_reference(img, shared.expand(2, -1, -1, -1), mask,
+                                 noise)
+    with torch.inference_mode():
+        out = DF.translate(img, shared, noise=noise, mean_colour=mask)
+    torch.testing.assert_close(out, ref, atol=2e-5, rtol=0)
+    full = DF.upsample_params(shared, (40, 48)).expand(2, -1, -1, -1)
+    full = full.contiguous(memory_format=torch.channels_last)
+    before = full.clone()
+    out = DF.translate(img, full, noise=noise, mean_colour=mask)
+    assert torch.equal(full, before)
+    torch.testing.assert_close(  # the mean is the full-size map's here
+        out, _mean_colour_reference(img, full, mask, noise), atol=2e-5,
+        rtol=0)
+
+
 def test_mean_colour_mask_is_checked():
     img = torch.rand(1, 3, 8, 9)
     params = DF.identity_params(1, (2, 3))
