@@ -7,9 +7,25 @@ thin wrappers around the same functions, for users who expect mmseg-style
 """
 from __future__ import annotations
 
+import argparse
 import importlib
 import sys
+import warnings
 from typing import List, Optional
+
+#: Warnings the libraries print while a tool imports them or builds the
+#: frozen encoder that say nothing about the command being run: mmcv-lite
+#: lacks compiled ops that ``dakpn_aug/compat`` stands in for (README,
+#: "Installation details: mmcv"), mmseg deprecates a builder it calls
+#: itself, its cross-entropy loss announces a default, and mmengine's
+#: ``mmseg::`` config bases import ``pkg_resources``. The tools hide them
+#: (importing ``dakpn_aug`` as a library changes no filter).
+LIBRARY_NOISE = (r'Fail to import ``MultiScaleDeformableAttention',
+                 r'``build_loss`` would be deprecated',
+                 r'Default ``avg_non_ignore`` is False',
+                 r'pkg_resources is deprecated')
+for _message in LIBRARY_NOISE:
+    warnings.filterwarnings('ignore', message=_message)
 
 #: Subcommand -> (module in dakpn_aug.cli, one line of help), in the order
 #: a user meets them.
@@ -44,6 +60,15 @@ COMMANDS = {
 }
 #: Old names that still work.
 ALIASES = {'train-encoder': 'train-segmentor'}
+
+
+def argument_parser(doc: str, **kwargs) -> argparse.ArgumentParser:
+    """A tool's parser whose ``--help`` starts with the tool's module
+    docstring, as written: what it reads and writes, the layouts it knows,
+    what is safe to interrupt."""
+    kwargs.setdefault('formatter_class',
+                      argparse.RawDescriptionHelpFormatter)
+    return argparse.ArgumentParser(description=doc, **kwargs)
 
 
 def subcommand(name: str) -> List[str]:

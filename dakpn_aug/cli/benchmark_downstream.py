@@ -64,7 +64,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from . import subcommand
+from . import argument_parser, subcommand
 from ..configs import configs_dir
 
 CFG = configs_dir() / 'downstream' / 'demo'
@@ -596,8 +596,8 @@ def csv_list(text: str, allowed=None) -> list:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(
-        description=__doc__.split('\n')[0],
+    ap = argument_parser(
+        __doc__,
         epilog='Methods (stable names, the keys of downstream.json): ' +
         ', '.join(VARIANTS) + '; --ablations adds dakpn-no-blur, '
         'dakpn-no-noise, dakpn-no-affine.')

@@ -20,7 +20,6 @@ a GPU: <= 5%). Runs on CUDA when asked and present, else on the CPU.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -29,14 +28,15 @@ import time
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 import dakpn_aug  # noqa: E402,F401
+from . import argument_parser  # noqa: E402
 
 PRE = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
            bgr_to_rgb=True, pad_val=0, seg_pad_val=255)
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('bundle')
+    ap = argument_parser(__doc__)
+    ap.add_argument('bundle', help='a DA-KPN bundle (.pth)')
     ap.add_argument('--model', default='fcn_r50-d8')
     ap.add_argument('--size', default='512x512')
     ap.add_argument('--batch', type=int, default=2)

@@ -35,7 +35,6 @@ import platform
 import re
 import sys
 import threading
-import warnings
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -48,10 +47,7 @@ import torch.nn.functional as F
 from torch.utils import benchmark as tbench
 
 from .. import functional as DF
-
-for _msg in (r'Fail to import ``MultiScaleDeformableAttention',
-             r'pkg_resources is deprecated'):  # import-time noise of mmcv
-    warnings.filterwarnings('ignore', message=_msg)
+from . import argument_parser
 
 LOW_RES = (96, 160)  # the parameter maps' resolution (encoder input size)
 NAIVE_CROP = (90, 160)  # the authors' patch size
@@ -592,9 +588,7 @@ def update_readme(path: Path, table: str) -> None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(
-        description=__doc__.split('\n\n')[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argument_parser(__doc__)
     ap.add_argument('--sizes', default=f'{size_str(REF)},{size_str(BIG)}',
                     help='comma-separated HxW sizes, the goal size first')
     ap.add_argument('--repeats', type=int, default=None,

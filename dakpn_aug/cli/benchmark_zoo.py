@@ -63,7 +63,7 @@ from dakpn_aug.domain_stats import (CLASS_GAPS, NOISE_MULTIPLE, STATS,
                                     format_pct)
 from dakpn_aug.peers import PEERS, make_peer
 from dakpn_aug.visualize import caption, grid, write_png
-from . import subcommand
+from . import argument_parser, subcommand
 from ..configs import configs_dir
 
 ENCODER_CONFIG = configs_dir() / 'demo' / 'encoder_demo.py'
@@ -458,9 +458,8 @@ def picture(out: Path, cameras: list, methods: list, size=(96, 160)):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(
-        description=__doc__.split('\n\n')[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+    ap = argument_parser(
+        __doc__,
         epilog='Methods: ' + ', '.join(METHODS) + ' (default: ' +
         ', '.join(DEFAULT_METHODS) + '). Cameras: ' +
         ', '.join(CAMERA_ZOO) + '.')

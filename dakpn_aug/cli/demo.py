@@ -23,7 +23,6 @@ result). Nothing is downloaded; everything runs on the CPU.
 """
 from __future__ import annotations
 
-import argparse
 import subprocess
 import sys
 import time
@@ -44,7 +43,7 @@ from dakpn_aug.domain_stats import (domain_gap, format_pct,  # noqa: E402
 from dakpn_aug.visualize import (caption, grid,  # noqa: E402
                                  labels_to_color, param_pictures,
                                  write_png)
-from . import subcommand
+from . import argument_parser, subcommand
 from ..configs import configs_dir
 
 ENCODER_CONFIG = configs_dir() / 'demo' / 'encoder_demo.py'
@@ -81,7 +80,7 @@ def save_all(images, names, folder: Path) -> None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap = argument_parser(__doc__)
     ap.add_argument('--out', default='work_dirs/demo', type=Path)
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--fast', action='store_true',

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from dakpn_aug.domain_stats import (domain_gap, format_class_table,
                                     format_table, write_report)
+from . import argument_parser
 
 
 def positive(text: str) -> int:
@@ -39,10 +40,11 @@ def positive(text: str) -> int:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('source', type=Path)
-    ap.add_argument('translated', type=Path)
-    ap.add_argument('real', type=Path)
+    ap = argument_parser(__doc__)
+    ap.add_argument('source', type=Path, help='the synthetic images')
+    ap.add_argument('translated', type=Path,
+                    help='the same images translated')
+    ap.add_argument('real', type=Path, help='real images of the target')
     ap.add_argument('--source-labels', type=Path, default=None,
                     help='label maps of the source (and translated) images')
     ap.add_argument('--real-labels', type=Path, default=None,

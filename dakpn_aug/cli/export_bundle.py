@@ -16,12 +16,12 @@ with full unpickling, which can execute code from a malicious file.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 
 import dakpn_aug  # noqa: E402,F401  (mmcv.ops stand-in before mmseg)
+from . import argument_parser
 
 
 def load_state_dict(path: Path, trust: bool) -> dict:
@@ -62,10 +62,12 @@ def load_state_dict(path: Path, trust: bool) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('config')
-    ap.add_argument('checkpoint', type=Path)
-    ap.add_argument('--out', type=Path)
+    ap = argument_parser(__doc__)
+    ap.add_argument('config', help='the run\'s DA-KPN training config')
+    ap.add_argument('checkpoint', type=Path,
+                    help='an iter_N.pth the run wrote')
+    ap.add_argument('--out', type=Path, help='the bundle to write '
+                    '(default: dakpn_bundle_iter_N.pth beside CHECKPOINT)')
     ap.add_argument('--trust', action='store_true',
                     help='fully unpickle the checkpoint (own runs only)')
     args = ap.parse_args(argv)

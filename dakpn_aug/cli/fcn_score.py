@@ -20,7 +20,6 @@ val) is a normal mmseg training: ``mmseg_configs/downstream/``.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import os.path as osp
@@ -30,13 +29,16 @@ from pathlib import Path
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 import dakpn_aug  # noqa: E402,F401  (mmcv.ops stand-in before mmseg)
+from . import argument_parser  # noqa: E402
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('config')
-    ap.add_argument('weights')
-    ap.add_argument('images_root')
+    ap = argument_parser(__doc__)
+    ap.add_argument('config', help='mmseg config of the real-trained '
+                    'segmenter (SEG_CONFIG)')
+    ap.add_argument('weights', help='its weights (SEG_WEIGHTS)')
+    ap.add_argument('images_root', help='GTA5-layout folder of translated '
+                    'images and their labels')
     ap.add_argument('--work-dir', default=None)
     ap.add_argument('--out', type=Path, default=None)
     args = ap.parse_args(argv)

@@ -23,6 +23,12 @@ from pathlib import Path
 
 
 from dakpn_aug.data.demo import CAMERA_ZOO, make_demo_data  # noqa: E402
+from . import argument_parser
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter,
+                    argparse.ArgumentDefaultsHelpFormatter):
+    """The docstring as written, and every option's default."""
 
 
 def size_hw(text: str):
@@ -43,9 +49,7 @@ def count(text: str) -> int:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(
-        description=__doc__.split('\n\n')[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap = argument_parser(__doc__, formatter_class=HelpFormatter)
     ap.add_argument('out', type=Path, help='output folder')
     ap.add_argument('--seed', type=count, default=0, help='random seed')
     ap.add_argument('--num-source', type=count, default=48, metavar='N',

@@ -15,7 +15,8 @@ folder; ``--target-root`` a Cityscapes-layout folder (leftImg8bit/train) or
 any image folder. ``--reverse`` trains the other direction, target ->
 source (real images made to look synthetic, for symmetric stage-2
 adaptation): same roots, swapped roles, same source-trained encoder (the
-target has no labels); the bundle's metadata records the direction. ``--encoder-checkpoint`` is the ``encoder.pth`` written by
+target has no labels); the bundle's metadata records the direction.
+``--encoder-checkpoint`` is the ``encoder.pth`` written by
 ``tools/train_segmentor.py`` (or any mmseg checkpoint of the encoder config).
 
 At the end the run writes ``DIR/dakpn_bundle.pth``, the file that
@@ -27,7 +28,6 @@ inside DIR are trusted for full unpickling; everything else loads with
 """
 from __future__ import annotations
 
-import argparse
 import os
 import os.path as osp
 import sys
@@ -39,11 +39,12 @@ os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 
 import dakpn_aug  # noqa: E402,F401  (mmcv.ops stand-in before mmseg)
+from . import argument_parser  # noqa: E402
 
 
 def parse_args(argv=None):
     from dakpn_aug.engine.launch import add_runner_args, parse_runner_args
-    ap = argparse.ArgumentParser(description='Train DA-KPN')
+    ap = argument_parser(__doc__)
     ap.add_argument('config', help='training config file')
     ap.add_argument('--work-dir', help='where logs, checkpoints, pictures '
                     'and the bundle go (default work_dirs/CONFIG_NAME)')

@@ -7,7 +7,7 @@ Usage:
         [--cfg-options KEY=VALUE ...] [--launcher none|pytorch]
 
     # two processes (CPU with gloo, or two GPUs with nccl):
-    torchrun --nproc_per_node=2 tools/train_segmentor.py CONFIG \
+    torchrun --nproc_per_node=2 tools/train_segmentor.py CONFIG \\
         --launcher pytorch
 
 Configs: ``mmseg_configs/fcn_r50-d8_gta5-96x160_encoder.py`` (DA-KPN-S,
@@ -36,7 +36,6 @@ restores the schedulers' ``begin``/``end`` from the checkpoint.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import os.path as osp
@@ -52,15 +51,15 @@ os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 import dakpn_aug  # noqa: E402,F401  (mmcv.ops stand-in before mmseg)
 from dakpn_aug.fileio import write_atomic  # noqa: E402
-from dakpn_aug.data.layouts import (DATASET_TYPES, dataset_config,  # noqa: E402
-                                    dataset_layout, labelled_layout)
+from dakpn_aug.data.layouts import (  # noqa: E402
+    DATASET_TYPES, dataset_config, dataset_layout, labelled_layout)
 from dakpn_aug.errors import DAKPNInputError  # noqa: E402
-
+from . import argument_parser  # noqa: E402
 
 
 def parse_args(argv=None):
     from dakpn_aug.engine.launch import add_runner_args, parse_runner_args
-    ap = argparse.ArgumentParser(description='Pretrain the semantic encoder')
+    ap = argument_parser(__doc__)
     ap.add_argument('config', help='training config file')
     ap.add_argument('--work-dir', help='where logs, checkpoints and '
                     'encoder.pth go (default work_dirs/CONFIG_NAME)')

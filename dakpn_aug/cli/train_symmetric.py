@@ -23,7 +23,6 @@ by side, the cores split between them.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -35,8 +34,8 @@ from typing import Optional
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 import dakpn_aug  # noqa: E402,F401  (mmcv.ops stand-in before mmseg)
-from . import subcommand
-from ..configs import configs_dir
+from . import argument_parser, subcommand  # noqa: E402
+from ..configs import configs_dir  # noqa: E402
 
 DEMO = configs_dir() / 'uda' / 'demo'
 
@@ -47,7 +46,7 @@ def _fail(msg: str):
 
 def parse_args(argv=None):
     from dakpn_aug.engine.launch import positive_int
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap = argument_parser(__doc__)
     ap.add_argument('--source-root', required=True)
     ap.add_argument('--target-root', required=True)
     ap.add_argument('--bundle', required=True,

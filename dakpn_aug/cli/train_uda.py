@@ -27,7 +27,6 @@ order and per-step random draws are restored).
 """
 from __future__ import annotations
 
-import argparse
 import os
 import os.path as osp
 import sys
@@ -37,12 +36,12 @@ import sys
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 import dakpn_aug  # noqa: E402,F401  (mmcv.ops stand-in before mmseg)
+from . import argument_parser  # noqa: E402
 
 
 def parse_args(argv=None):
     from dakpn_aug.engine.launch import add_runner_args, parse_runner_args
-    ap = argparse.ArgumentParser(
-        description='Stage-2 UDA training of an mmseg segmentor')
+    ap = argument_parser(__doc__)
     ap.add_argument('config', help='UDA config (model.type=UDASegmentor)')
     ap.add_argument('--work-dir', help='logs, checkpoints and the exported '
                     'segmentor (default work_dirs/CONFIG_NAME)')

@@ -67,6 +67,7 @@ from dakpn_aug.data.layouts import (IMAGE_SUFFIXES, LAYOUT_DIRS,
 from dakpn_aug.errors import DAKPNInputError
 from dakpn_aug.fileio import write_atomic
 from dakpn_aug.image import batch_to_tensor, tensor_to_batch
+from . import argument_parser
 
 STATE_DIR = '.dakpn_translate'
 
@@ -146,8 +147,9 @@ class Manifest:
                  'every image again with this bundle')
         self.dir.mkdir(parents=True, exist_ok=True)
         if old is None or old.get('digest') != digest:
-            write_atomic(self.dir / 'bundle.json', lambda p: write_bytes_synced(
-                p, json.dumps(dict(path=str(bundle), digest=digest)).encode()))
+            record = json.dumps(dict(path=str(bundle), digest=digest))
+            write_atomic(self.dir / 'bundle.json',
+                         lambda p: write_bytes_synced(p, record.encode()))
 
     def done(self, digest: str) -> Dict[str, int]:
         """Relative path -> recorded size, for this bundle's entries."""
@@ -224,11 +226,13 @@ def count(minimum: int):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('bundle', type=Path)
-    ap.add_argument('src', type=Path)
-    ap.add_argument('out', type=Path)
-    ap.add_argument('--device', default='cpu')
+    ap = argument_parser(__doc__)
+    ap.add_argument('bundle', type=Path, help='a DA-KPN bundle (.pth)')
+    ap.add_argument('src', type=Path, help='the synthetic dataset folder '
+                    '(SRC_DIR above: its layout is recognised)')
+    ap.add_argument('out', type=Path, help='where the translations go '
+                    '(OUT_DIR: same relative paths; not inside SRC_DIR)')
+    ap.add_argument('--device', default='cpu', help='cpu, cuda, cuda:N')
     ap.add_argument('--encoder-dtype', default=None,
                     choices=('float32', 'bfloat16', 'float16'),
                     help='run the encoder under autocast in this dtype '
@@ -238,7 +242,8 @@ def main(argv=None) -> int:
     ap.add_argument('--workers', type=count(0), default=2,
                     help='image-reading worker processes')
     ap.add_argument('--labels', choices=['none', 'copy', 'link'],
-                    default='none')
+                    default='none', help='also copy or symlink the label '
+                    'maps into OUT_DIR (default: none)')
     ap.add_argument('--no-label-guidance', dest='label_guidance',
                     action='store_false',
                     help='translate from the images alone (default: a '
@@ -247,7 +252,8 @@ def main(argv=None) -> int:
                     'take the image\'s mean colour change)')
     ap.add_argument('--shard', default=None, help='I/N: this process\'s share')
     ap.add_argument('--launcher', choices=['none', 'pytorch'],
-                    default='none')
+                    default='none', help='pytorch: the shard from torchrun\'s '
+                    'RANK / WORLD_SIZE')
     ap.add_argument('--overwrite', action='store_true',
                     help='OUT_DIR holds another bundle\'s translations: '
                     'translate everything again with this one')
@@ -388,7 +394,8 @@ def main(argv=None) -> int:
                 continue
             try:
                 if args.labels == 'copy':
-                    write_atomic(dst, lambda p, s=src / rel: shutil.copy2(s, p))
+                    write_atomic(dst,
+                                 lambda p, s=src / rel: shutil.copy2(s, p))
                 else:
                     dst.parent.mkdir(parents=True, exist_ok=True)
                     tmp = dst.with_name(f'.{dst.name}.{os.getpid()}.lnk')
@@ -400,7 +407,8 @@ def main(argv=None) -> int:
     secs = time.time() - t0
     done = len(todo) - len(failed)
     print(f'{tag}done: {done} translated, {skipped} skipped (already done), '
-          f'{len(failed)} failed, {n_lbl} labels ({args.labels}) in {secs:.1f} s '
+          f'{len(failed)} failed, {n_lbl} labels ({args.labels}) in '
+          f'{secs:.1f} s '
           f'({done / max(secs, 1e-9):.2f} img/s)', flush=True)
     for rel, why in failed:
         print(f'{tag}  skipped {src / rel}: {why}', file=sys.stderr)
