@@ -17,9 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_overhead_benchmark_runs(tmp_path):
     DAKPNTranslator.build('fcn_tiny').save(tmp_path / 'b.pth')
     res = subprocess.run(
-        [sys.executable, 'tools/benchmark_overhead.py', str(tmp_path / 'b.pth'),
-         '--model', 'fcn_tiny', '--size', '64x96', '--batch', '2',
-         '--repeats', '1', '--device', 'cpu'],
+        [sys.executable, 'tools/benchmark_overhead.py',
+         str(tmp_path / 'b.pth'), '--model', 'fcn_tiny', '--size', '64x96',
+         '--batch', '2', '--repeats', '1', '--device', 'cpu'],
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-2000:]
     assert '| DAKPNSegDataPreProcessor (on cpu) |' in res.stdout
