@@ -20,7 +20,8 @@ training): the encoder's own classes with 2-pixel stripes of another class
 every 40 columns, the thin objects it misses.
 
 Prints the median milliseconds and the overhead against ``plain`` (goal on
-a GPU: <= 5%). Runs on CUDA when asked and present, else on the CPU.
+a GPU: <= 5%). Runs on CUDA where present, else on the CPU (``--device``
+chooses; ``cuda`` without CUDA is an error).
 """
 from __future__ import annotations
 
