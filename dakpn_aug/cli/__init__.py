@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 import warnings
-from typing import List, Optional
+from typing import Callable, List, Optional, Tuple
 
 #: Warnings the libraries print while a tool imports them or builds the
 #: frozen encoder that say nothing about the command being run: mmcv-lite
@@ -69,6 +70,29 @@ def argument_parser(doc: str, **kwargs) -> argparse.ArgumentParser:
     kwargs.setdefault('formatter_class',
                       argparse.RawDescriptionHelpFormatter)
     return argparse.ArgumentParser(description=doc, **kwargs)
+
+
+def size_arg(text: str) -> Tuple[int, int]:
+    """argparse type: ``'720x1280'`` -> ``(720, 1280)``, height x width."""
+    m = re.fullmatch(r'\s*(\d+)x(\d+)\s*', text.lower())
+    if not m or 0 in (int(m[1]), int(m[2])):
+        raise argparse.ArgumentTypeError(
+            f'sizes are HxW, e.g. 720x1280; got {text!r}')
+    return int(m[1]), int(m[2])
+
+
+def count_arg(minimum: int) -> Callable[[str], int]:
+    """argparse type: an integer >= ``minimum``."""
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f'expected an integer, got {text!r}') from None
+        if n < minimum:
+            raise argparse.ArgumentTypeError(f'must be >= {minimum}, got {n}')
+        return n
+    return parse
 
 
 def subcommand(name: str) -> List[str]:

@@ -33,7 +33,7 @@ import time
 os.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')
 
 import dakpn_aug  # noqa: E402,F401
-from . import argument_parser  # noqa: E402
+from . import argument_parser, count_arg, size_arg  # noqa: E402
 
 PRE = dict(mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
            bgr_to_rgb=True, pad_val=0, seg_pad_val=255)
@@ -43,9 +43,10 @@ def main(argv=None) -> int:
     ap = argument_parser(__doc__)
     ap.add_argument('bundle', help='a DA-KPN bundle (.pth)')
     ap.add_argument('--model', default='fcn_r50-d8')
-    ap.add_argument('--size', default='512x512')
-    ap.add_argument('--batch', type=int, default=2)
-    ap.add_argument('--repeats', type=int, default=5)
+    ap.add_argument('--size', type=size_arg, default='512x512',
+                    help='HxW of the training batch')
+    ap.add_argument('--batch', type=count_arg(1), default=2)
+    ap.add_argument('--repeats', type=count_arg(1), default=5)
     ap.add_argument('--device', choices=('cuda', 'cpu'), default=None,
                     help='default: cuda where available, else cpu')
     args = ap.parse_args(argv)
@@ -68,7 +69,7 @@ def main(argv=None) -> int:
     if args.device == 'cuda' and not torch.cuda.is_available():
         ap.error('--device cuda: CUDA is not available')
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
-    h, w = (int(v) for v in args.size.split('x'))
+    h, w = args.size
     rng = np.random.default_rng(0)
     translator = DAKPNTranslator.from_checkpoint(args.bundle, device=device)
 

@@ -27,12 +27,10 @@ beside the measurements, never instead of them.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing
 import os
 import platform
-import re
 import sys
 import threading
 from concurrent.futures import ProcessPoolExecutor
@@ -47,7 +45,7 @@ import torch.nn.functional as F
 from torch.utils import benchmark as tbench
 
 from .. import functional as DF
-from . import argument_parser
+from . import argument_parser, size_arg
 
 LOW_RES = (96, 160)  # the parameter maps' resolution (encoder input size)
 NAIVE_CROP = (90, 160)  # the authors' patch size
@@ -68,14 +66,6 @@ GOAL_GPU_IMAGES_PER_S, GOAL_GPU_4K_FPS = 1000.0, 200.0
 BF16_MAX_SLOWDOWN = 4.0
 README_START, README_END = ('<!-- speed-table:start -->',
                             '<!-- speed-table:end -->')
-
-
-def parse_size(text: str) -> Tuple[int, int]:
-    m = re.fullmatch(r'\s*(\d+)x(\d+)\s*', text.lower())
-    if not m or 0 in (int(m[1]), int(m[2])):
-        raise argparse.ArgumentTypeError(
-            f'sizes are HxW, e.g. 720x1280; got {text!r}')
-    return int(m[1]), int(m[2])
 
 
 def size_str(size) -> str:
@@ -589,8 +579,10 @@ def update_readme(path: Path, table: str) -> None:
 
 def main(argv=None) -> int:
     ap = argument_parser(__doc__)
-    ap.add_argument('--sizes', default=f'{size_str(REF)},{size_str(BIG)}',
-                    help='comma-separated HxW sizes, the goal size first')
+    ap.add_argument('--sizes', default=[REF, BIG],
+                    type=lambda text: [size_arg(s) for s in text.split(',')],
+                    help='comma-separated HxW sizes, the goal size first '
+                    f'(default {size_str(REF)},{size_str(BIG)})')
     ap.add_argument('--repeats', type=int, default=None,
                     help='timed runs per case (10 on the CPU, 30 on CUDA)')
     ap.add_argument('--retries', type=int, default=2,
@@ -615,8 +607,8 @@ def main(argv=None) -> int:
     if (args.bundle is None) != (args.bundle_image is None):
         ap.error('--bundle and --bundle-image go together')
     set_threads(args.threads)
-    args.sizes = [parse_size(s) for s in
-                  ('180x320,360x640' if args.quick else args.sizes).split(',')]
+    if args.quick:
+        args.sizes = [(180, 320), (360, 640)]
     args.repeats = args.repeats or (3 if args.quick else 10)
     if args.device == 'cuda' and not torch.cuda.is_available():
         ap.error('--device cuda: CUDA is not available')

@@ -23,20 +23,12 @@ OUT_swatches.png. The statistics live in ``dakpn_aug/domain_stats.py``.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 from dakpn_aug.domain_stats import (domain_gap, format_class_table,
                                     format_table, write_report)
-from . import argument_parser
-
-
-def positive(text: str) -> int:
-    n = int(text)
-    if n < 1:
-        raise argparse.ArgumentTypeError(f'expected a count >= 1, got {n}')
-    return n
+from . import argument_parser, count_arg
 
 
 def main(argv=None) -> int:
@@ -51,7 +43,7 @@ def main(argv=None) -> int:
                     help='label maps of the real images')
     ap.add_argument('--out', type=Path, default=None,
                     help='JSON output (default TRANSLATED/../domain_gap.json)')
-    ap.add_argument('--max-images', type=positive, default=None)
+    ap.add_argument('--max-images', type=count_arg(1), default=None)
     args = ap.parse_args(argv)
     if (args.source_labels is None) != (args.real_labels is None):
         ap.error('--source-labels and --real-labels go together')

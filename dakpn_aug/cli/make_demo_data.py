@@ -23,7 +23,7 @@ from pathlib import Path
 
 
 from dakpn_aug.data.demo import CAMERA_ZOO, make_demo_data  # noqa: E402
-from . import argument_parser
+from . import argument_parser, count_arg, size_arg
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter,
@@ -31,26 +31,10 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter,
     """The docstring as written, and every option's default."""
 
 
-def size_hw(text: str):
-    """'192x320' -> (192, 320): height x width."""
-    try:
-        h, w = (int(v) for v in text.lower().split('x'))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f'expected HxW, e.g. 192x320, got {text!r}') from None
-    return h, w
-
-
-def count(text: str) -> int:
-    n = int(text)
-    if n < 0:
-        raise argparse.ArgumentTypeError(f'expected a count >= 0, got {n}')
-    return n
-
-
 def main(argv=None) -> int:
     ap = argument_parser(__doc__, formatter_class=HelpFormatter)
     ap.add_argument('out', type=Path, help='output folder')
+    count = count_arg(0)
     ap.add_argument('--seed', type=count, default=0, help='random seed')
     ap.add_argument('--num-source', type=count, default=48, metavar='N',
                     help='synthetic (GTA5-layout) images')
@@ -58,9 +42,9 @@ def main(argv=None) -> int:
                     help='real-domain train images')
     ap.add_argument('--num-real-val', type=count, default=16, metavar='N',
                     help='real-domain val images')
-    ap.add_argument('--source-size', type=size_hw, default='192x320',
+    ap.add_argument('--source-size', type=size_arg, default='192x320',
                     metavar='HxW', help='synthetic image size')
-    ap.add_argument('--real-size', type=size_hw, default='176x352',
+    ap.add_argument('--real-size', type=size_arg, default='176x352',
                     metavar='HxW', help='real-domain image size')
     ap.add_argument('--city-train', default='demotown', metavar='NAME',
                     help='city (folder and file prefix) of the train split')

@@ -49,7 +49,6 @@ cover every file exactly once.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -67,7 +66,7 @@ from dakpn_aug.data.layouts import (IMAGE_SUFFIXES, LAYOUT_DIRS,
 from dakpn_aug.errors import DAKPNInputError
 from dakpn_aug.fileio import write_atomic
 from dakpn_aug.image import batch_to_tensor, tensor_to_batch
-from . import argument_parser
+from . import argument_parser, count_arg
 
 STATE_DIR = '.dakpn_translate'
 
@@ -216,15 +215,6 @@ class _Images:
         return i, bgr, lbl
 
 
-def count(minimum: int):
-    def parse(text: str) -> int:
-        n = int(text)
-        if n < minimum:
-            raise argparse.ArgumentTypeError(f'must be >= {minimum}, got {n}')
-        return n
-    return parse
-
-
 def main(argv=None) -> int:
     ap = argument_parser(__doc__)
     ap.add_argument('bundle', type=Path, help='a DA-KPN bundle (.pth)')
@@ -238,8 +228,8 @@ def main(argv=None) -> int:
                     help='run the encoder under autocast in this dtype '
                     '(bfloat16: a faster encoder on CPUs with AVX512-BF16 '
                     'and on GPUs; README "Speed")')
-    ap.add_argument('--batch-size', type=count(1), default=4)
-    ap.add_argument('--workers', type=count(0), default=2,
+    ap.add_argument('--batch-size', type=count_arg(1), default=4)
+    ap.add_argument('--workers', type=count_arg(0), default=2,
                     help='image-reading worker processes')
     ap.add_argument('--labels', choices=['none', 'copy', 'link'],
                     default='none', help='also copy or symlink the label '

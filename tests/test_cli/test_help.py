@@ -54,3 +54,23 @@ def test_importing_the_library_changes_no_warning_filter():
                          text=True, timeout=300)
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.strip() == '0'
+
+
+def test_size_and_count_arguments_say_what_is_wrong(capsys):
+    assert cli.size_arg('720x1280') == (720, 1280)
+    assert cli.size_arg(' 96X160 ') == (96, 160)
+    for bad in ('12', '0x5', '-1x5', '5x', 'axb'):
+        with pytest.raises(argparse.ArgumentTypeError, match='sizes are HxW'):
+            cli.size_arg(bad)
+    assert cli.count_arg(0)('0') == 0
+    with pytest.raises(argparse.ArgumentTypeError, match='must be >= 1'):
+        cli.count_arg(1)('0')
+    with pytest.raises(argparse.ArgumentTypeError, match='an integer'):
+        cli.count_arg(0)('two')
+    # One clear line from the tools that take them, no traceback.
+    from dakpn_aug.cli import benchmark_overhead
+    with pytest.raises(SystemExit) as exit_:
+        benchmark_overhead.main(['bundle.pth', '--size', '512'])
+    assert exit_.value.code == 2
+    assert "argument --size: sizes are HxW, e.g. 720x1280; got '512'" in \
+        capsys.readouterr().err
