@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from torch.utils import benchmark as tbench
 
 from .. import functional as DF
-from . import argument_parser, size_arg
+from . import argument_parser, count_arg, size_arg
 
 LOW_RES = (96, 160)  # the parameter maps' resolution (encoder input size)
 NAIVE_CROP = (90, 160)  # the authors' patch size
@@ -583,9 +583,9 @@ def main(argv=None) -> int:
                     type=lambda text: [size_arg(s) for s in text.split(',')],
                     help='comma-separated HxW sizes, the goal size first '
                     f'(default {size_str(REF)},{size_str(BIG)})')
-    ap.add_argument('--repeats', type=int, default=None,
+    ap.add_argument('--repeats', type=count_arg(1), default=None,
                     help='timed runs per case (10 on the CPU, 30 on CUDA)')
-    ap.add_argument('--retries', type=int, default=2,
+    ap.add_argument('--retries', type=count_arg(0), default=2,
                     help='re-time a case this often while other processes '
                     'use > 15%% of the CPU')
     ap.add_argument('--device', choices=('cpu', 'cuda', 'all'), default='all')
@@ -596,7 +596,7 @@ def main(argv=None) -> int:
                     help='also time translate() with the parameters this '
                     'trained bundle predicts for --bundle-image')
     ap.add_argument('--bundle-image', type=Path, default=None)
-    ap.add_argument('--threads', type=int, default=os.cpu_count())
+    ap.add_argument('--threads', type=count_arg(1), default=os.cpu_count())
     ap.add_argument('--profile', action='store_true',
                     help='also print torch.profiler\'s table of translate')
     ap.add_argument('--out', type=Path, default=Path('work_dirs/benchmark'))
