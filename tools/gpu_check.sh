@@ -19,7 +19,9 @@
 #
 # The README's GPU rows come from speed.md and overhead.txt, with the card
 # named (gpu.txt). Each step's failure is reported and the next one still
-# runs, so one broken step does not cost the whole lease.
+# runs, and the long steps have time limits (a lease is 15 minutes), so one
+# broken or stuck step does not cost the whole lease; the speed step prints
+# each row as it is timed, so log.txt keeps those of a step cut short.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -114,15 +116,15 @@ if torch.cuda.is_available():
              f'CUDA {torch.version.cuda}')
 print(text)
 open('$out/gpu.txt', 'w').write(text + '\n')"
-    step tests bash -c "'$PYTHON' -m pytest -q -p no:cacheprovider \
+    step tests timeout 180 bash -c "'$PYTHON' -m pytest -q -p no:cacheprovider \
         -k cuda tests 2>&1 | tail -40 > '$out/tests.txt';
         cat '$out/tests.txt'; exit \${PIPESTATUS[0]}"
-    step speed "$PYTHON" tools/benchmark_speed.py --device "$device" \
+    step speed timeout 300 "$PYTHON" tools/benchmark_speed.py --device "$device" \
         --out "$out" "${quick[@]}"
     # Untrained weights: the time does not depend on them.
     step bundle "$PYTHON" -c "from dakpn_aug import DAKPNTranslator
 DAKPNTranslator.build('$model').save('/tmp/gpu_check_bundle.pth')"
-    step overhead bash -c "'$PYTHON' tools/benchmark_overhead.py \
+    step overhead timeout 180 bash -c "'$PYTHON' tools/benchmark_overhead.py \
         /tmp/gpu_check_bundle.pth --device '$device' --model '$model' \
         ${small[*]} > '$out/overhead.txt' 2>&1; rc=\$?;
         cat '$out/overhead.txt'; exit \$rc"

@@ -413,6 +413,22 @@ def naive_case(device: str) -> Callable:
 # ------------------------------------------------------------ GPU rows
 
 
+def half_precision_error(tr, dtype: torch.dtype, size, device: str
+                         ) -> str:
+    """How far a ``dtype`` translation (typical parameters, one noise
+    field) is from the float32 one of the same (``dtype``-rounded) image
+    and noise on the same device:
+    mean and max absolute difference on the [0, 1] scale (one 8-bit step
+    is 0.0039)."""
+    img = make_image(size, device).to(dtype)
+    params = make_params('typical', device)
+    noise = DF.make_noise((1, 3, *size), seed=0, device=device).to(dtype)
+    ref = tr.translate_batch(img.float(), noise=noise.float(), params=params)
+    out = tr.translate_batch(img, noise=noise, params=params)
+    diff = (out.float() - ref).abs()
+    return f'mean {float(diff.mean()):.1e}, max {float(diff.max()):.1e}'
+
+
 def throughput_rows(device: str, dtype: torch.dtype, encoder: str,
                     batch: int, repeats: int, sizes=(REF, BIG)) -> List[Dict]:
     """Images per second of ``translate_batch`` on ``dtype`` batches (one
@@ -424,6 +440,7 @@ def throughput_rows(device: str, dtype: torch.dtype, encoder: str,
     tr.noise = 'fresh'
     gen = torch.Generator(device=device).manual_seed(0)
     rows = []
+    error = half_precision_error(tr, dtype, sizes[0], device)
     for i, size in enumerate(sizes):
         b = batch if i == 0 else max(1, batch // 4)
         img = make_image(size, device).to(dtype).expand(b, -1, -1,
@@ -444,6 +461,7 @@ def throughput_rows(device: str, dtype: torch.dtype, encoder: str,
             rows.append(dict(
                 t, device=device, size=size_str(size), images_per_s=ips,
                 case=f'{name}, {str(dtype)[6:]}, batch {b}, per image',
+                vs_float32=error,
                 goal_time='' if goal is None else
                 f'>= {goal:.0f}/s: {verdict(ips >= goal)} ({ips:.0f})'))
     return rows
@@ -555,8 +573,10 @@ def markdown(rows: List[Dict], notes: List[str], header: str) -> str:
              'peak memory MB | goal | other procs / host steal CPU % |',
              '|---|---|---|---:|---:|---:|---|---:|']
     for r in rows:
-        goal = '; '.join(g for g in (r.get('goal_time'),
-                                     r.get('goal_memory')) if g)
+        error = r.get('vs_float32')
+        goal = '; '.join(g for g in (
+            r.get('goal_time'), r.get('goal_memory'),
+            error and f'output vs float32: {error}') if g)
         mem = r.get('peak_memory_mb')
         lines.append(
             f'| {r["device"]} | {r["case"]} | {r["size"]} | '

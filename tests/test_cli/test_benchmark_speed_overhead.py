@@ -84,6 +84,12 @@ def test_gpu_throughput_case_runs_on_the_cpu():
         'encoder + translate, bfloat16, batch 1, per image']
     assert all(r['images_per_s'] > 0 and r['goal_time'] == ''
                for r in rows)
+    # On the CPU the translation runs in float32: only the output's
+    # rounding to bfloat16 differs: at most half a bfloat16 step below 1,
+    # 2 ** -9 = 1.95e-3, printed to two digits.
+    mean, worst = (float(x) for x in re.findall(
+        r'[\d.]+e[-+]\d+', rows[0]['vs_float32']))
+    assert 0 < mean <= worst <= 2.0e-3
 
 
 def test_bfloat16_encoder_rows_only_where_bfloat16_is_native(monkeypatch):
