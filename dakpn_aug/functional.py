@@ -419,10 +419,15 @@ def _blur_fixed(padded_nhwc: Tensor, pad: int, sigma: float,
     off = pad - radius
     h = padded_nhwc.shape[1] - 2 * pad
     w = padded_nhwc.shape[2] - 2 * pad
-    if padded_nhwc.device.type != 'cpu':
-        # On a GPU cuDNN's depthwise convolutions are the slow way (95% of
-        # a translation's time on an H200, half of it layout transforms):
-        # banded matrix products run the same sums on its matrix units.
+    if padded_nhwc.device.type != 'cpu' and \
+            padded_nhwc.dtype in (torch.float16, torch.bfloat16):
+        # On a GPU in half precision cuDNN's depthwise convolutions are the
+        # slow way (95% of a translation's time on an H200, over a third of
+        # it layout transforms): banded matrix products run the same sums on
+        # its matrix units, 3.0x / 3.4x the float16 images per second
+        # (typical / full range, batch 16, 720x1280). In float32 they were
+        # no faster at batch 16 and 1.2-1.3x slower for single images
+        # (docs/speed.md), so float32 keeps cuDNN.
         rows = _correlate_matmul(padded_nhwc, k, 2, off, w)
         return _correlate_matmul(rows, k, 1, off, h)
     # Convolve the whole padded image (a view, no copy) and take the centre
@@ -433,8 +438,10 @@ def _blur_fixed(padded_nhwc: Tensor, pad: int, sigma: float,
     return x[:, :, off:off + h, off:off + w].permute(0, 2, 3, 1)
 
 
-#: Outputs per tile of :func:`_correlate_matmul`'s banded products.
-MATMUL_TILE = 64
+#: Outputs per tile of :func:`_correlate_matmul`'s banded products: of
+#: 32, 64, 128 and 256, 32 was fastest in half precision on an H200
+#: (docs/speed.md).
+MATMUL_TILE = 32
 
 
 def _correlate_matmul(x: Tensor, k: Tensor, dim: int, start: int,

@@ -664,6 +664,48 @@ def test_translate_batch_elements_are_independent():
                                        noise[i:i + 1]), atol=1e-6, rtol=0)
 
 
+@pytest.mark.parametrize('tile', [4, 32, 64])
+def test_banded_matmul_blur_is_the_separable_gaussian(tile):
+    """The accelerators' half-precision blur (banded matrix products per
+    tile of outputs) computes the same sums as the depthwise convolutions,
+    for sizes that are not multiples of the tile, and its gradients are
+    right (float64, gradcheck)."""
+    x = torch.rand(2, 37, 53, 3, dtype=torch.float64)
+    pad = DF.BLUR_MARGIN
+    padded = DF._replicate_pad_nhwc(x, pad)
+    for sigma in (0.3, 1.7, DF.SIGMA_MAX):
+        radius = DF._level_radius(sigma, DF.KERNEL_SIZE)
+        k = DF.gaussian_kernel1d(torch.tensor(sigma, dtype=x.dtype),
+                                 2 * radius + 1)
+        rows = DF._correlate_matmul(padded, k, 2, pad - radius, 53, tile)
+        out = DF._correlate_matmul(rows, k, 1, pad - radius, 37, tile)
+        torch.testing.assert_close(
+            out, DF._blur_fixed(padded, pad, sigma, DF.KERNEL_SIZE),
+            atol=1e-12, rtol=0)
+    a = torch.rand(1, 9, 11, 3, dtype=torch.float64, requires_grad=True)
+    taps = torch.rand(5, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda a, taps: DF._correlate_matmul(
+        DF._correlate_matmul(a, taps, 2, 1, 7, tile), taps, 1, 2, 5, tile),
+        (a, taps))
+
+
+@pytest.mark.parametrize('dtype,uses_matmul', [
+    (torch.float16, True), (torch.bfloat16, True), (torch.float32, False)])
+def test_accelerator_blur_formulation_by_dtype(monkeypatch, dtype,
+                                               uses_matmul):
+    """Off the CPU (here the shape-only 'meta' device), half precision
+    blurs by banded matmuls and float32 by convolutions: the choice the
+    H200 measurements made (docs/speed.md)."""
+    calls = []
+    real = DF._correlate_matmul
+    monkeypatch.setattr(DF, '_correlate_matmul',
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    padded = torch.empty(1, 44, 64, 3, dtype=dtype, device='meta')
+    out = DF._blur_fixed(padded, 12, 2.0, DF.KERNEL_SIZE)
+    assert out.shape == (1, 20, 40, 3) and out.dtype == dtype
+    assert bool(calls) == uses_matmul
+
+
 def test_translate_on_device_matches_cpu(device):
     img = scene_image(40, 60)
     p = random_params(1, 6, 8)
@@ -672,6 +714,26 @@ def test_translate_on_device_matches_cpu(device):
     out = DF.translate(img.to(device), p.to(device), noise.to(device))
     assert out.device.type == device.type
     torch.testing.assert_close(out.cpu(), ref, atol=1e-5, rtol=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(),
+                    reason='CUDA not available')
+@pytest.mark.parametrize('dtype,mean_tol,max_tol', [
+    (torch.float16, 1e-3, 1e-2), (torch.bfloat16, 4e-3, 4e-2)])
+def test_half_precision_translation_on_cuda(dtype, mean_tol, max_tol):
+    """A half-precision batch on an accelerator (the banded-matmul blur)
+    stays close to float32 on the CPU from the same rounded image and
+    noise (H200, 720x1280: float16 mean 2e-4 / max 2.6e-3, bfloat16
+    1.6e-3 / 1.8e-2)."""
+    device = torch.device('cuda')
+    img = scene_image(40, 60).to(dtype)
+    p = random_params(1, 6, 8)
+    noise = DF.make_noise((1, 3, 40, 60), seed=0).to(dtype)
+    ref = DF.translate(img.float(), p, noise.float())
+    out = DF.translate(img.to(device), p.to(device), noise.to(device))
+    assert out.dtype == dtype
+    diff = (out.float().cpu() - ref).abs()
+    assert float(diff.mean()) <= mean_tol and float(diff.max()) <= max_tol
 
 
 def test_ycbcr_round_trip_and_parameter_meaning():
