@@ -415,11 +415,10 @@ def naive_case(device: str) -> Callable:
 
 def half_precision_error(tr, dtype: torch.dtype, size, device: str
                          ) -> str:
-    """How far a ``dtype`` translation (typical parameters, one noise
-    field) is from the float32 one of the same (``dtype``-rounded) image
-    and noise on the same device:
-    mean and max absolute difference on the [0, 1] scale (one 8-bit step
-    is 0.0039)."""
+    """How far a ``dtype`` translation (typical parameters) is from the
+    float32 one of the same ``dtype``-rounded image and noise on the same
+    device: mean and max absolute difference on the [0, 1] scale (one
+    8-bit step is 0.0039)."""
     img = make_image(size, device).to(dtype)
     params = make_params('typical', device)
     noise = DF.make_noise((1, 3, *size), seed=0, device=device).to(dtype)
