@@ -10,10 +10,16 @@ imported:
   ['dakpn_aug'])`` in an mmseg config does).
 - ``dakpn_aug.albumentations`` provides the ``DAKPN`` transform.
 """
+import os as _os
 import sys as _sys
 
-from .compat import mmcv_ops as _mmcv_ops
-from .version import __version__
+# albumentations (imported by mmseg too) asks PyPI for its latest version
+# on import unless this is set: the project reads no network at run time.
+# A user's own setting wins.
+_os.environ.setdefault('NO_ALBUMENTATIONS_UPDATE', '1')
+
+from .compat import mmcv_ops as _mmcv_ops  # noqa: E402
+from .version import __version__  # noqa: E402
 
 # Must precede any import of mmseg on an mmcv-lite install (see the module).
 _mmcv_ops.install()

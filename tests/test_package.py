@@ -24,6 +24,28 @@ def test_import_is_light():
     assert out.strip() == '[]'
 
 
+@pytest.mark.parametrize('import_dakpn_first', [True, False])
+def test_no_network_call_on_importing_albumentations(monkeypatch,
+                                                     import_dakpn_first):
+    """albumentations asks PyPI for its latest version when imported
+    (mmseg imports it too); after ``import dakpn_aug`` it does not. The
+    control (albumentations alone) shows the probe sees the request."""
+    monkeypatch.delenv('NO_ALBUMENTATIONS_UPDATE', raising=False)
+    out = run_py(f"""
+        import urllib.request
+        asked = []
+        def refuse(self, url, *args, **kwargs):
+            asked.append(getattr(url, 'full_url', url))
+            raise OSError('no network in the tests')
+        urllib.request.OpenerDirector.open = refuse
+        if {import_dakpn_first}:
+            import dakpn_aug
+        import albumentations
+        print(len(asked))
+    """)
+    assert out.split()[-1] == ('0' if import_dakpn_first else '1')
+
+
 def test_custom_imports_in_an_mmseg_config_registers_everything(tmp_path):
     cfg = tmp_path / 'cfg.py'
     cfg.write_text("custom_imports = dict(imports=['dakpn_aug'], "
