@@ -428,8 +428,9 @@ def _blur_fixed(padded_nhwc: Tensor, pad: int, sigma: float,
         # (typical / full range, batch 16, 720x1280). In float32 they were
         # no faster at batch 16 and 1.2-1.3x slower for single images
         # (docs/speed.md), so float32 keeps cuDNN.
-        rows = _correlate_matmul(padded_nhwc, k, 2, off, w)
-        return _correlate_matmul(rows, k, 1, off, h)
+        band = _band_matrix(k)
+        rows = _correlate_matmul(padded_nhwc, band, 2, off, w)
+        return _correlate_matmul(rows, band, 1, off, h)
     # Convolve the whole padded image (a view, no copy) and take the centre
     # of the result: slicing the input first would copy it for every level.
     x = padded_nhwc.permute(0, 3, 1, 2)  # NCHW view, channels-last strides
@@ -444,19 +445,30 @@ def _blur_fixed(padded_nhwc: Tensor, pad: int, sigma: float,
 MATMUL_TILE = 32
 
 
-def _correlate_matmul(x: Tensor, k: Tensor, dim: int, start: int,
-                      length: int, tile: int = MATMUL_TILE) -> Tensor:
-    """``length`` outputs of the correlation of ``x`` with the taps ``k``
-    along ``dim``: output ``o`` is ``sum_i k[i] * x[start + o + i]``.
-
-    Each tile of ``tile`` outputs is one window of ``tile + taps - 1``
-    inputs times a (window, tile) band matrix, all tiles in one matrix
-    product (``tile / window`` of its multiplications are the filter's
-    own; the rest multiply zeros of the band). Inputs past the end of
-    ``x`` count as zeros and only reach outputs past ``length``.
-    """
+def _band_matrix(k: Tensor, tile: int = MATMUL_TILE) -> Tensor:
+    """The (tile + taps - 1, tile) matrix whose column ``o`` holds the taps
+    ``k`` from row ``o`` on: a window of inputs times it is ``tile``
+    correlation outputs."""
     taps = k.numel()
-    window = tile + taps - 1
+    i = torch.arange(tile + taps - 1, device=k.device).view(-1, 1) - \
+        torch.arange(tile, device=k.device)
+    return torch.where((i >= 0) & (i < taps), k[i.clamp(0, taps - 1)],
+                       k.new_zeros(()))
+
+
+def _correlate_matmul(x: Tensor, band: Tensor, dim: int, start: int,
+                      length: int) -> Tensor:
+    """``length`` outputs of the correlation of ``x`` along ``dim`` with
+    the taps of ``band`` (:func:`_band_matrix`): output ``o`` is
+    ``sum_i k[i] * x[start + o + i]``.
+
+    Each tile of outputs is one window of inputs times ``band``, all tiles
+    in one matrix product (``tile / window`` of its multiplications are
+    the filter's own; the rest multiply zeros of the band). Inputs past
+    the end of ``x`` count as zeros and only reach outputs past
+    ``length``.
+    """
+    window, tile = band.shape
     tiles = -(-length // tile)
     need = (tiles - 1) * tile + window
     x = x.narrow(dim, start, min(need, x.shape[dim] - start))
@@ -464,10 +476,6 @@ def _correlate_matmul(x: Tensor, k: Tensor, dim: int, start: int,
         shape = list(x.shape)
         shape[dim] = need - x.shape[dim]
         x = torch.cat((x, x.new_zeros(shape)), dim)
-    i = torch.arange(window, device=k.device).view(-1, 1) - \
-        torch.arange(tile, device=k.device)
-    band = torch.where((i >= 0) & (i < taps), k[i.clamp(0, taps - 1)],
-                       k.new_zeros(()))
     y = x.unfold(dim, window, tile) @ band  # tiles at dim, tile last
     y = y.movedim(-1, dim + 1).flatten(dim, dim + 1)
     return y.narrow(dim, 0, length)

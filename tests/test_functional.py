@@ -677,16 +677,20 @@ def test_banded_matmul_blur_is_the_separable_gaussian(tile):
         radius = DF._level_radius(sigma, DF.KERNEL_SIZE)
         k = DF.gaussian_kernel1d(torch.tensor(sigma, dtype=x.dtype),
                                  2 * radius + 1)
-        rows = DF._correlate_matmul(padded, k, 2, pad - radius, 53, tile)
-        out = DF._correlate_matmul(rows, k, 1, pad - radius, 37, tile)
+        band = DF._band_matrix(k, tile)
+        rows = DF._correlate_matmul(padded, band, 2, pad - radius, 53)
+        out = DF._correlate_matmul(rows, band, 1, pad - radius, 37)
         torch.testing.assert_close(
             out, DF._blur_fixed(padded, pad, sigma, DF.KERNEL_SIZE),
             atol=1e-12, rtol=0)
     a = torch.rand(1, 9, 11, 3, dtype=torch.float64, requires_grad=True)
     taps = torch.rand(5, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda a, taps: DF._correlate_matmul(
-        DF._correlate_matmul(a, taps, 2, 1, 7, tile), taps, 1, 2, 5, tile),
-        (a, taps))
+
+    def blur(a, taps):
+        band = DF._band_matrix(taps, tile)
+        return DF._correlate_matmul(DF._correlate_matmul(a, band, 2, 1, 7),
+                                    band, 1, 2, 5)
+    assert torch.autograd.gradcheck(blur, (a, taps))
 
 
 @pytest.mark.parametrize('dtype,uses_matmul', [
